@@ -1,0 +1,37 @@
+"""skmim: two-layer networks that learn Gaussian multi-index models.
+
+Public API
+----------
+MultiIndexNetRegressor
+    The layer-wise trained network (regressor and transformer).
+MultiIndexProjector
+    Its feature-learning stage, as a transformer.
+SpectralProjector
+    The explicit spectral baseline.
+GaussianMultiIndex
+    Synthetic multi-index data.
+link_names
+    Catalogue of named links.
+metrics
+    Subspace distances and neuron alignment.
+"""
+
+from . import metrics
+from ._datasets import GaussianMultiIndex
+from ._links import link_names
+from ._projector import MultiIndexProjector
+from ._regressor import MultiIndexNetRegressor
+from ._spectral import SpectralProjector
+from ._warnings import SubspaceWarning
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "GaussianMultiIndex",
+    "MultiIndexNetRegressor",
+    "MultiIndexProjector",
+    "SpectralProjector",
+    "SubspaceWarning",
+    "link_names",
+    "metrics",
+]

@@ -1,0 +1,10 @@
+"""The torch engine: stage 1 and stage 2 of the layer-wise algorithm.
+
+It knows nothing of scikit-learn. Its entry points take NumPy arrays, a
+device and a dtype, and return NumPy arrays.
+"""
+
+from ._api import SubspaceFit, device_info, fit_layerwise, spectral_subspace
+from ._losses import STAGE1_LOSSES
+
+__all__ = ["SubspaceFit", "device_info", "fit_layerwise", "spectral_subspace", "STAGE1_LOSSES"]

@@ -1,0 +1,79 @@
+"""Weighted samples served to a device in row chunks.
+
+Every statistic of the engine (stage-1 gradients, second-moment products,
+stage-2 Gram matrices) is a weighted sum over samples, so it can be
+accumulated chunk by chunk: memory on the device is bounded by
+``batch_size`` rows, not by the number of samples.
+"""
+
+import numpy as np
+import torch
+
+
+class Samples:
+    """Rows ``(X, y, w)`` held on the host and served to ``device`` in chunks.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+    y : ndarray of shape (n_samples,)
+    w : ndarray of shape (n_samples,)
+        Non-negative frequency weights.
+    device : torch.device
+    dtype : torch.dtype
+    batch_size : int or None
+        Rows per chunk. ``None`` or a value >= n_samples moves the whole
+        block to the device once and keeps it there.
+    """
+
+    def __init__(self, X, y, w, device, dtype, batch_size=None):
+        self.n_samples, self.n_features = X.shape
+        self.device = device
+        self.dtype = dtype
+        self.weights = np.asarray(w, dtype=np.float64)
+        self.weight_sum = float(np.sum(self.weights))
+        if batch_size is None or batch_size >= self.n_samples:
+            self.batch_size = max(self.n_samples, 1)
+            self._resident = tuple(self._to_device(a) for a in (X, y, w))
+            self._host = None
+        else:
+            self.batch_size = int(batch_size)
+            self._resident = None
+            # zero-copy views; chunks are copied to the device on demand
+            self._host = tuple(torch.from_numpy(np.ascontiguousarray(a)) for a in (X, y, w))
+
+    def _to_device(self, a):
+        return torch.as_tensor(np.ascontiguousarray(a)).to(self.device, self.dtype)
+
+    def __iter__(self):
+        """Yield ``(X_chunk, y_chunk, w_chunk)`` tensors on the device."""
+        if self._resident is not None:
+            yield self._resident
+            return
+        X, y, w = self._host
+        for start in range(0, self.n_samples, self.batch_size):
+            stop = start + self.batch_size
+            yield tuple(
+                a[start:stop].to(self.device, self.dtype, non_blocking=True)
+                for a in (X, y, w)
+            )
+
+    def with_targets(self, y):
+        """Same rows and weights, other targets (shares the stored X)."""
+        other = object.__new__(Samples)
+        other.__dict__.update(self.__dict__)
+        if self._resident is not None:
+            X, _, w = self._resident
+            other._resident = (X, self._to_device(y), w)
+        else:
+            X, _, w = self._host
+            other._host = (X, torch.from_numpy(np.ascontiguousarray(y)), w)
+        return other
+
+    def weighted_sum(self, fn):
+        """Sum of ``fn(X, y, w)`` over the chunks (tensors of any shape)."""
+        total = None
+        for chunk in self:
+            part = fn(*chunk)
+            total = part if total is None else total + part
+        return total

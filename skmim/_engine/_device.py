@@ -1,0 +1,75 @@
+"""Device and dtype resolution for the torch engine."""
+
+import torch
+
+_DTYPES = {
+    "float32": torch.float32,
+    "float64": torch.float64,
+}
+
+
+def _mps_available():
+    backend = getattr(torch.backends, "mps", None)
+    return backend is not None and backend.is_available()
+
+
+def resolve_device(device):
+    """Return a ``torch.device`` for ``device``.
+
+    ``"auto"`` picks CUDA, then MPS, then the CPU. An explicit accelerator that
+    is not available raises ``ValueError`` naming it (no silent fallback).
+    """
+    if device is None or device == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if _mps_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(f"device={device!r} is not a valid torch device.") from exc
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(
+                f"device={device!r} was requested but CUDA is not available on "
+                "this machine; use device='cpu' or device='auto'."
+            )
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ValueError(
+                f"device={device!r} was requested but only "
+                f"{torch.cuda.device_count()} CUDA device(s) are visible."
+            )
+    elif dev.type == "mps":
+        if not _mps_available():
+            raise ValueError(
+                f"device={device!r} was requested but MPS is not available on "
+                "this machine; use device='cpu' or device='auto'."
+            )
+    elif dev.type != "cpu":
+        raise ValueError(
+            f"device={device!r} is not supported; use 'auto', 'cpu', 'cuda' or 'mps'."
+        )
+    return dev
+
+
+def resolve_dtype(dtype, device):
+    """Return the torch floating dtype for ``dtype`` on ``device``.
+
+    ``"auto"`` is float64 on the CPU (exact, and the default for conformance)
+    and float32 on accelerators (their fast path; MPS has no float64).
+    """
+    if dtype is None or dtype == "auto":
+        return torch.float64 if device.type == "cpu" else torch.float32
+    if isinstance(dtype, torch.dtype):
+        key = str(dtype).replace("torch.", "")
+    else:
+        key = getattr(dtype, "__name__", None) or str(dtype)
+    if key not in _DTYPES:
+        raise ValueError(
+            f"dtype={dtype!r} is not supported; use 'auto', 'float32' or 'float64'."
+        )
+    out = _DTYPES[key]
+    if device.type == "mps" and out == torch.float64:
+        raise ValueError("dtype='float64' is not supported on MPS; use 'float32'.")
+    return out

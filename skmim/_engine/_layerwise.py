@@ -1,0 +1,165 @@
+"""Stage 1 of the layer-wise algorithm: gradient descent on the first layer.
+
+With the symmetric initialization the network is identically zero and its
+first-layer weights are tiny, so the gradient for neuron ``j`` is
+``a_j Sigma_l w_j + O(|w_j|^2)`` with ``Sigma_l = E_w[l'(0, y) x x^T]``. A step
+of gradient descent with weight decay ``beta = 1 / eta`` is then one step of
+power iteration on ``Sigma_l`` for every neuron (Zhang, Wang, Fu, Lee 2025).
+
+The gradient is computed by autograd through the real network, summed over
+row chunks. The limit ``epsilon_0 -> 0`` is implemented by rescaling every
+row of ``W`` back to norm ``init_scale`` after each step, which leaves the
+directions of the quadratic-regime dynamics unchanged (spec, section 3).
+"""
+
+import math
+
+import numpy as np
+import torch
+
+from ._network import forward, symmetric_init
+
+
+def _top_right_singular(W, k):
+    """Top-``k`` right singular vectors (columns) and all singular values."""
+    _, s, Vh = torch.linalg.svd(W, full_matrices=False)
+    return Vh[:k].T, s
+
+
+def _projection_distance(A, B):
+    """``|P_A - P_B|_F / sqrt(2k)`` for two ``d x k`` orthonormal bases."""
+    k = A.shape[1]
+    overlap = torch.linalg.matrix_norm(A.T @ B) ** 2
+    return float(torch.sqrt(torch.clamp(1.0 - overlap / k, min=0.0)))
+
+
+def train_first_layer(
+    samples,
+    loss,
+    *,
+    width,
+    n_steps,
+    learning_rate,
+    weight_decay,
+    init_scale,
+    generator,
+    track_components,
+    callback=None,
+):
+    """Full-batch gradient descent on the first layer, ``a`` and ``b`` frozen.
+
+    Parameters
+    ----------
+    samples : Samples
+        Stage-1 rows whose targets are the loss's centred targets.
+    loss : Stage1Loss
+    width : int
+        Even number of hidden neurons ``m``.
+    n_steps : int
+        ``T_1``.
+    learning_rate, weight_decay : float
+        ``eta_1`` and ``beta_1``; ``beta_1 = 1 / eta_1`` is pure power iteration.
+    init_scale : float
+        ``epsilon_0``: norm of every first-layer row during stage 1.
+    generator : torch.Generator
+        CPU generator for the initialization (same draws on every device).
+    track_components : int
+        ``k`` used for the per-step concentration and subspace-change records.
+    callback : callable or None
+        ``callback(step, record)`` after every step.
+
+    Returns
+    -------
+    W : torch.Tensor of shape (width, n_features)
+        Final first-layer weights with unit-norm rows.
+    history : dict of lists
+        ``loss`` (stage-1 objective before each step), ``rayleigh`` (mean over
+        neurons of ``|w^T Sigma_l w| / |w|^2``), ``concentration`` (fraction of
+        ``|W|_F^2`` in its top-``k`` singular values) and ``subspace_change``
+        (distance between consecutive top-``k`` right singular subspaces).
+    """
+    device, dtype = samples.device, samples.dtype
+    W, a = symmetric_init(width, samples.n_features, init_scale, generator, device, dtype)
+    wsum = samples.weight_sum
+    k = max(1, min(track_components, width, samples.n_features))
+    history = {"loss": [], "rayleigh": [], "concentration": [], "subspace_change": []}
+    prev_basis, _ = _top_right_singular(W, k)
+    for step in range(n_steps):
+        W.requires_grad_(True)
+        grad = torch.zeros_like(W)
+        value = 0.0
+        for Xc, rc, wc in samples:
+            objective = (wc * loss(forward(Xc, W, None, a, "logcosh"), rc)).sum() / wsum
+            (g,) = torch.autograd.grad(objective, W)
+            grad += g
+            value += float(objective.detach())
+        with torch.no_grad():
+            W = W.detach()
+            sq = (W * W).sum(dim=1)
+            rayleigh = ((W * grad).sum(dim=1) / (a * sq)).abs().mean()
+            W_new = W - learning_rate * (grad + weight_decay * W)
+            norms = W_new.norm(dim=1, keepdim=True)
+            # A neuron mapped exactly to zero lies in the null space of Sigma_l
+            # (eigenvalue 0); its direction is kept, as power iteration would.
+            alive = norms > 0
+            W = torch.where(alive, W_new * (init_scale / norms.clamp_min(1e-300)), W)
+            basis, s = _top_right_singular(W, k)
+            record = {
+                "loss": value,
+                "rayleigh": float(rayleigh),
+                "concentration": float((s[:k] ** 2).sum() / (s**2).sum()),
+                "subspace_change": _projection_distance(prev_basis, basis),
+            }
+        prev_basis = basis
+        for key, val in record.items():
+            history[key].append(val)
+        if callback is not None:
+            callback(step + 1, record)
+    return W / W.norm(dim=1, keepdim=True), history
+
+
+def second_moment_product(scores_samples, V):
+    """``Sigma_hat V`` with ``Sigma_hat = sum_i w_i s_i x_i x_i^T / sum_i w_i``.
+
+    ``scores_samples`` serves the rows with the per-sample scores ``s_i`` as
+    targets; ``V`` is a ``d x k`` tensor.
+    """
+    total = None
+    for Xc, sc, wc in scores_samples:
+        part = Xc.T @ ((wc * sc)[:, None] * (Xc @ V))
+        total = part if total is None else total + part
+    return total / scores_samples.weight_sum
+
+
+def second_moment_matrix(scores_samples):
+    """The full ``d x d`` matrix ``Sigma_hat`` (the spectral baseline)."""
+    total = None
+    for Xc, sc, wc in scores_samples:
+        part = Xc.T @ ((wc * sc)[:, None] * Xc)
+        total = part if total is None else total + part
+    return total / scores_samples.weight_sum
+
+
+def noise_level(scores, weights, n_features):
+    """Expected top |eigenvalue| of ``Sigma_hat`` when the scores are pure noise.
+
+    For scores independent of ``x`` with root mean square ``s``, ``Sigma_hat``
+    is a Wigner-like matrix whose spectrum edge is ``s (2 sqrt(g) + g)`` with
+    ``g = d / n`` (``n`` the total frequency weight).
+    """
+    n = float(np.sum(weights))
+    rms = math.sqrt(float(np.dot(weights, scores**2)) / n)
+    g = n_features / n
+    return rms * (2.0 * math.sqrt(g) + g)
+
+
+def ritz_values(scores_samples, basis):
+    """Eigen-pairs of ``Sigma_hat`` restricted to ``span(basis)``, by ``|value|``.
+
+    Returns the Ritz values (descending ``|.|``) and Ritz vectors (columns).
+    """
+    M = basis.T @ second_moment_product(scores_samples, basis)
+    M = 0.5 * (M + M.T)
+    vals, vecs = torch.linalg.eigh(M)
+    order = torch.argsort(vals.abs(), descending=True)
+    return vals[order], basis @ vecs[:, order]

@@ -1,0 +1,88 @@
+"""Stage 2: the convex fit of the outer layer, ridge regression with GCV.
+
+With the first layer frozen the objective
+``sum_i w_i (f(x_i) - y_i)^2 / (2 sum_i w_i) + alpha |a|^2 / 2`` is ridge
+regression on the features ``sigma(W x + b)``. Everything it needs, including
+generalized cross-validation for every ``alpha`` of a grid, follows from the
+weighted Gram matrix of the features and their products with ``y``, which are
+sums over row chunks. The intercept is fitted and not penalised.
+"""
+
+import numpy as np
+import torch
+
+from ._network import ACTIVATIONS
+
+# alpha grid for GCV, relative to the mean feature variance
+ALPHA_GRID = np.logspace(-6.0, 1.0, 29)
+
+
+def features(X, directions, biases, activation):
+    return ACTIVATIONS[activation](X @ directions.T + biases)
+
+
+def _sufficient_statistics(samples, directions, biases, activation):
+    m = directions.shape[0]
+    acc = {
+        "sF": torch.zeros(m, dtype=torch.float64, device=samples.device),
+        "G": torch.zeros(m, m, dtype=torch.float64, device=samples.device),
+        "Fy": torch.zeros(m, dtype=torch.float64, device=samples.device),
+        "sy": 0.0,
+        "yy": 0.0,
+    }
+    for Xc, yc, wc in samples:
+        Fc = features(Xc, directions, biases, activation)
+        wF = wc[:, None] * Fc
+        acc["sF"] += wF.sum(0).double()
+        acc["G"] += (Fc.T @ wF).double()
+        acc["Fy"] += (wF.T @ yc).double()
+        acc["sy"] += float((wc * yc).sum())
+        acc["yy"] += float((wc * yc * yc).sum())
+    return acc
+
+
+def fit_ridge(samples, directions, biases, activation, alpha=None):
+    """Fit the outer layer; ``alpha=None`` chooses it by GCV on ``ALPHA_GRID``.
+
+    Returns
+    -------
+    dict with ``coef`` (m,), ``intercept``, ``alpha`` (per-sample penalty),
+    ``gcv`` (GCV mean squared error at the chosen alpha), ``alphas`` and
+    ``gcv_path`` (the grid and its GCV values; a single point for a given alpha).
+    """
+    sw = samples.weight_sum
+    acc = _sufficient_statistics(samples, directions, biases, activation)
+    mF = acc["sF"] / sw
+    my = acc["sy"] / sw
+    G = acc["G"] - sw * torch.outer(mF, mF)
+    Fy = acc["Fy"] - sw * mF * my
+    yy = max(acc["yy"] - sw * my * my, 0.0)
+    G = 0.5 * (G + G.T)
+    s, Q = torch.linalg.eigh(G)
+    s = torch.clamp(s, min=0.0)
+    c = Q.T @ Fy
+    m = directions.shape[0]
+    scale = float(s.sum()) / (m * sw) if float(s.sum()) > 0 else 1.0
+    alphas = np.array([alpha], dtype=float) if alpha is not None else scale * ALPHA_GRID
+    gcv = np.empty(alphas.size)
+    for i, al in enumerate(alphas):
+        lam = al * sw
+        denom = s + lam
+        rss = yy - float((c * c * (s + 2.0 * lam) / (denom * denom)).sum())
+        df = float((s / denom).sum()) + 1.0
+        gcv[i] = np.inf if df >= sw else (max(rss, 0.0) / sw) / (1.0 - df / sw) ** 2
+    best = int(np.argmin(gcv)) if np.any(np.isfinite(gcv)) else alphas.size - 1
+    lam = alphas[best] * sw
+    if lam > 0:
+        coef = Q @ (c / (s + lam))
+    else:
+        coef = torch.linalg.lstsq(G, Fy[:, None]).solution[:, 0]
+    intercept = my - float(mF @ coef)
+    return {
+        "coef": coef,
+        "intercept": intercept,
+        "alpha": float(alphas[best]),
+        "gcv": float(gcv[best]),
+        "alphas": alphas,
+        "gcv_path": gcv,
+    }

@@ -1,0 +1,189 @@
+"""MultiIndexProjector: the feature-learning stage alone, as a transformer."""
+
+import numpy as np
+from sklearn.base import _fit_context
+
+from ._base import STAGE1_CONSTRAINTS, BaseMultiIndex, auto_steps
+from ._engine import STAGE1_LOSSES, fit_layerwise
+from ._engine._api import NOISE_MARGIN
+from ._verbose import Progress
+
+
+class MultiIndexProjector(BaseMultiIndex):
+    """Learn the hidden subspace with stage 1 of the layer-wise network.
+
+    Runs the feature-learning stage of :class:`MultiIndexNetRegressor` (gradient
+    descent on the first layer from a tiny symmetric initialization, which acts
+    as power iteration) on all the samples, and exposes the learned projection,
+    so that any scikit-learn regressor can be fitted on the learned directions
+    in a :class:`~sklearn.pipeline.Pipeline`.
+
+    Parameters
+    ----------
+    n_components : int or "auto", default="auto"
+        Number of directions; ``"auto"`` counts the directions whose spectral
+        signal exceeds 1.25 times the noise edge (see
+        :class:`MultiIndexNetRegressor`).
+    width : int, default=512
+        Number of hidden neurons (even).
+    loss : {"auto", "huber", "squared", "abs"}, default="auto"
+        Stage-1 loss (label preprocessing). ``"auto"`` runs each and keeps the
+        one whose weakest kept direction stands furthest above the noise edge
+        (there is no stage 2 to validate with).
+    huber_delta : float, default=1.0
+        Huber threshold in units of the robust scale of ``y``.
+    n_steps : int or "auto", default="auto"
+        Stage-1 gradient steps; ``"auto"`` is ``ceil(2 sqrt(log d))``.
+    learning_rate : float, default=1.0
+        Stage-1 step size.
+    weight_decay : float or None, default=None
+        Stage-1 weight decay; ``None`` is ``1 / learning_rate`` (power iteration).
+    init_scale : float, default=1e-3
+        Norm of the first-layer rows during stage 1.
+    device : {"auto", "cpu", "cuda", "mps"} or torch.device, default="auto"
+        Where stage 1 runs.
+    dtype : {"auto", "float32", "float64"}, default="auto"
+        Floating type of training.
+    batch_size : int or None, default=None
+        Rows moved to the device at a time (``None``: all).
+    random_state : int, RandomState instance or None, default=None
+        Seeds the initialization.
+    verbose : int, default=0
+        Progress output when positive.
+
+    Attributes
+    ----------
+    subspace_ : ndarray of shape (n_features, n_components_)
+        Orthonormal basis of the learned subspace.
+    n_components_ : int
+    stage1_weights_ : ndarray of shape (width, n_features)
+        First-layer directions after stage 1.
+    loss_ : str
+        Stage-1 loss used.
+    loss_scores_ : dict
+        Per candidate loss, minus the ratio of its weakest kept Ritz value to
+        the noise edge (smaller is better).
+    spectrum_ : ndarray
+        Ritz values on the top singular directions of the first layer.
+    noise_level_ : float
+        Spectrum edge expected from noise.
+    n_iter_ : int
+        Stage-1 gradient steps.
+    history_ : dict of lists
+        Per-step stage-1 records (see :class:`MultiIndexNetRegressor`).
+    x_mean_ : ndarray of shape (n_features,)
+    device_ : str
+    n_features_in_ : int
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+
+    See Also
+    --------
+    MultiIndexNetRegressor : stage 1 followed by the stage-2 fit of the link.
+    SpectralProjector : the explicit spectral estimator.
+
+    References
+    ----------
+    .. [1] Zhang, Wang, Fu, Lee. Neural Networks Learn Generic Multi-Index
+       Models Near Information-Theoretic Limit. arXiv:2511.15120 (ICLR 2026).
+
+    Examples
+    --------
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from sklearn.kernel_ridge import KernelRidge
+    >>> from skmim import GaussianMultiIndex, MultiIndexProjector
+    >>> X, y = GaussianMultiIndex(16, "z1*z2", random_state=0).sample(2000, random_state=1)
+    >>> pipe = make_pipeline(MultiIndexProjector(n_components=2, random_state=0),
+    ...                      KernelRidge(kernel="rbf", alpha=0.1))
+    >>> bool(pipe.fit(X, y).score(X, y) > 0.8)
+    True
+    """
+
+    _parameter_constraints = dict(STAGE1_CONSTRAINTS)
+
+    def __init__(
+        self,
+        n_components="auto",
+        *,
+        width=512,
+        loss="auto",
+        huber_delta=1.0,
+        n_steps="auto",
+        learning_rate=1.0,
+        weight_decay=None,
+        init_scale=1e-3,
+        device="auto",
+        dtype="auto",
+        batch_size=None,
+        random_state=None,
+        verbose=0,
+    ):
+        self.n_components = n_components
+        self.width = width
+        self.loss = loss
+        self.huber_delta = huber_delta
+        self.n_steps = n_steps
+        self.learning_rate = learning_rate
+        self.weight_decay = weight_decay
+        self.init_scale = init_scale
+        self.device = device
+        self.dtype = dtype
+        self.batch_size = batch_size
+        self.random_state = random_state
+        self.verbose = verbose
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None):
+        """Learn the subspace from ``(X, y)``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative frequency weights.
+
+        Returns
+        -------
+        self : MultiIndexProjector
+        """
+        X, y, sw = self._validate_fit_input(X, y, sample_weight)
+        if self.width % 2:
+            raise ValueError(
+                f"width={self.width} must be even: the symmetric initialization pairs neurons."
+            )
+        n, d = X.shape
+        k = self._check_n_components(d, n)
+        device, dtype = self._resolve_device()
+        seed = self._seed()
+        n_steps = auto_steps(d) if self.n_steps == "auto" else int(self.n_steps)
+        x_mean = sw @ X / sw.sum()
+        fit = fit_layerwise(
+            X - x_mean, y, sw,
+            losses=STAGE1_LOSSES if self.loss == "auto" else (self.loss,),
+            huber_delta=self.huber_delta,
+            width=self.width,
+            n_steps=n_steps,
+            learning_rate=self.learning_rate,
+            weight_decay=self.weight_decay,
+            init_scale=self.init_scale,
+            n_components=k,
+            device=device,
+            dtype=dtype,
+            batch_size=self.batch_size,
+            seed=seed,
+            callback=Progress(self.verbose, type(self).__name__, n_steps),
+        )
+        n_above = int(np.sum(np.abs(fit.spectrum) > NOISE_MARGIN * fit.noise_level))
+        self._warn_signal(fit.degenerate, n_above, n)
+        self.x_mean_ = x_mean
+        self.subspace_ = fit.subspace
+        self.n_components_ = fit.n_components
+        self.stage1_weights_ = fit.first_layer
+        self.loss_ = fit.loss
+        self.loss_scores_ = fit.selection
+        self.spectrum_ = fit.spectrum
+        self.noise_level_ = fit.noise_level
+        self.n_iter_ = 0 if fit.degenerate else n_steps
+        self.history_ = fit.history
+        self.device_ = str(device)
+        return self

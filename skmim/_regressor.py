@@ -1,0 +1,337 @@
+"""MultiIndexNetRegressor: the layer-wise two-layer network."""
+
+import numbers
+
+import numpy as np
+from sklearn.base import RegressorMixin, _fit_context
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ._base import STAGE1_CONSTRAINTS, BaseMultiIndex, auto_steps
+from ._engine import STAGE1_LOSSES, fit_layerwise
+from ._engine._api import NOISE_MARGIN
+from ._split import row_uniforms
+from ._verbose import Progress
+
+_PREDICT_CHUNK = 65536
+
+_ACTIVATIONS = {
+    "relu": lambda z: np.maximum(z, 0.0),
+    "tanh": np.tanh,
+    "logcosh": lambda z: np.logaddexp(z, -z) - np.log(2.0),
+}
+
+
+class MultiIndexNetRegressor(RegressorMixin, BaseMultiIndex):
+    """Two-layer network trained layer-wise for Gaussian multi-index models.
+
+    The algorithm of Zhang, Wang, Fu and Lee [1]_ for ``y = g(U^T x)``:
+
+    - *stage 1*: from a tiny symmetric initialization, ``n_steps`` steps of
+      full-batch gradient descent (weight decay ``1 / learning_rate``) on the
+      first layer of ``f(x) = sum_j a_j log cosh(w_j . x)``, on a first part of
+      the samples. Around that initialization every step is one step of power
+      iteration on ``E[l'(0, y) x x^T]``, whose top eigenvectors span ``U``; the
+      learned subspace is the span of the top right singular vectors of the
+      first layer;
+    - *stage 2*: the first layer frozen, fresh random biases drawn, the outer
+      layer is fitted on the other samples by ridge regression on
+      ``relu(w_j . x + b_j)``, its penalty chosen by generalized
+      cross-validation.
+
+    The estimator is also a transformer: :meth:`transform` projects on the
+    learned subspace, like :class:`~sklearn.cross_decomposition.PLSRegression`.
+
+    Parameters
+    ----------
+    n_components : int or "auto", default="auto"
+        Number ``r`` of hidden directions kept in ``subspace_``. ``"auto"``
+        counts the directions of the learned first layer whose spectral signal
+        (Ritz value of ``E[l'(0, y) x x^T]``) exceeds 1.25 times the spectrum
+        edge expected from noise at this ``n`` and ``d``, ``s (2 sqrt(d/n) + d/n)``
+        (at least one is kept).
+    width : int, default=512
+        Number ``m`` of hidden neurons (even: the symmetric initialization pairs
+        them). The subspace read-off is reliable when ``m >= d``; stage 2 is a
+        ridge regression on ``m`` features, so ``m`` in the hundreds fits links
+        of a few directions. Cost is linear in ``m``.
+    loss : {"auto", "huber", "squared", "abs"}, default="auto"
+        Stage-1 loss, which acts as a label preprocessing (the weight of sample
+        ``i`` in the power iteration is ``l'(0, y_i)``). ``"huber"`` is the
+        paper's convex Lipschitz loss (threshold ``huber_delta`` times a robust
+        scale of ``y``) and recovers even links that squared loss misses, such
+        as ``h4(z1) + h4(z2)``; ``"squared"`` uses ``y - mean(y)``; ``"abs"`` is
+        squared loss on ``|y - median(y)|``, an even transform that also sees
+        odd links such as ``h3`` or ``tanh``. ``"auto"`` runs stage 1 with each
+        and keeps the one with the smallest stage-2 GCV error (three times the
+        stage-1 cost).
+    huber_delta : float, default=1.0
+        Huber threshold in units of the Gaussian-consistent MAD of ``y``.
+        Values between 0.5 and 1.5 gave the same subspace error on ``h2+h2``,
+        ``z1*z2`` and ``h4+h4`` at d=128; 1.0 is in the middle.
+    n_steps : int or "auto", default="auto"
+        Number ``T_1`` of stage-1 gradient steps. ``"auto"`` is
+        ``ceil(2 sqrt(log d))`` (4 at d = 64, 5 at d = 256): it must grow with
+        ``d`` (noise suppression per neuron) but slower than ``log d`` (or every
+        neuron collapses onto the top eigenvector).
+    learning_rate : float, default=1.0
+        Stage-1 step size ``eta_1``.
+    weight_decay : float or None, default=None
+        Stage-1 weight decay ``beta_1``; ``None`` means ``1 / learning_rate``,
+        which makes each step exactly one power-iteration step (the paper's
+        choice). Other values shift the spectrum, favouring eigenvalues of one
+        sign.
+    init_scale : float, default=1e-3
+        Norm ``epsilon_0`` of each first-layer row during stage 1. Rows are
+        rescaled to this norm after every step, which implements the paper's
+        ``epsilon_0 -> 0`` limit without underflow; it must stay small enough
+        for the network to remain in its quadratic regime.
+    stage1_fraction : float in (0, 1), default=0.5
+        Fraction of the samples used by stage 1; the rest fit stage 2. The split
+        is a seeded hash of each row, so repeated rows and integer weights give
+        the same model.
+    stage2_directions : {"neurons", "subspace"}, default="neurons"
+        Directions of the stage-2 features: the stage-1 neurons themselves (the
+        paper) or the neurons projected on ``subspace_`` and renormalized.
+    activation : {"relu", "tanh", "logcosh"}, default="relu"
+        Stage-2 activation.
+    alpha : float or None, default=None
+        Stage-2 ridge penalty ``beta_2`` per unit weight; ``None`` chooses it
+        by generalized cross-validation over a logarithmic grid.
+    device : {"auto", "cpu", "cuda", "mps"} or torch.device, default="auto"
+        Where the two stages run: ``"auto"`` takes CUDA, then MPS, then the CPU.
+        An unavailable accelerator raises ``ValueError``. Fitted attributes are
+        NumPy arrays, and prediction runs on the CPU.
+    dtype : {"auto", "float32", "float64"}, default="auto"
+        Floating type of training: float64 on the CPU, float32 on accelerators.
+    batch_size : int or None, default=None
+        Rows moved to the device at a time. ``None`` moves all samples at once;
+        set it to bound device memory on large data (results are the same up to
+        rounding).
+    random_state : int, RandomState instance or None, default=None
+        Seeds the split, the initialization and the stage-2 biases. The same
+        seed, data and device give the same model.
+    verbose : int, default=0
+        Print one progress line per training step when positive.
+
+    Attributes
+    ----------
+    subspace_ : ndarray of shape (n_features, n_components_)
+        Orthonormal basis of the learned hidden subspace.
+    n_components_ : int
+        Number of learned directions.
+    stage1_weights_ : ndarray of shape (width, n_features)
+        First-layer directions after stage 1 (unit rows).
+    hidden_weights_ : ndarray of shape (width, n_features)
+        Directions used by the stage-2 features.
+    hidden_biases_ : ndarray of shape (width,)
+        Stage-2 biases.
+    hidden_activation_ : str
+        Stage-2 activation used.
+    output_weights_ : ndarray of shape (width,)
+        Outer layer ``a`` fitted in stage 2.
+    intercept_ : float
+        Intercept of the outer layer.
+    alpha_ : float
+        Stage-2 ridge penalty used.
+    loss_ : str
+        Stage-1 loss used (the chosen one when ``loss="auto"``).
+    loss_scores_ : dict
+        Stage-2 GCV error of each candidate stage-1 loss.
+    spectrum_ : ndarray
+        Ritz values of ``E[l'(0, y) x x^T]`` on the top singular directions of
+        the first layer, by decreasing magnitude.
+    noise_level_ : float
+        Spectrum edge expected from noise alone.
+    n_iter_ : int
+        Number of stage-1 gradient steps.
+    history_ : dict of lists
+        Per stage-1 step: ``loss``, ``rayleigh`` (mean over neurons of
+        ``|w^T Sigma_l w| / |w|^2``, which power iteration increases),
+        ``concentration`` (fraction of ``|W|_F^2`` in the top singular values)
+        and ``subspace_change``.
+    n_stage1_, n_stage2_ : int
+        Number of samples used by each stage.
+    x_mean_ : ndarray of shape (n_features,)
+        Weighted mean of ``X``, removed before projecting.
+    device_ : str
+        Device the model was trained on.
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during fit, when ``X`` has string column names.
+
+    See Also
+    --------
+    MultiIndexProjector : the feature-learning stage alone, as a transformer.
+    SpectralProjector : the explicit spectral estimator the network mimics.
+    sklearn.neural_network.MLPRegressor : end-to-end trained network.
+
+    References
+    ----------
+    .. [1] Zhang, Wang, Fu, Lee. Neural Networks Learn Generic Multi-Index
+       Models Near Information-Theoretic Limit. arXiv:2511.15120 (ICLR 2026).
+    .. [2] Damian, Lee, Soltanolkotabi. Neural Networks can Learn
+       Representations with Gradient Descent. COLT 2022 (the case n_steps=1).
+
+    Examples
+    --------
+    >>> from skmim import GaussianMultiIndex, MultiIndexNetRegressor
+    >>> from skmim.metrics import subspace_distance
+    >>> problem = GaussianMultiIndex(32, "h2+h2", noise=0.1, random_state=0)
+    >>> X, y = problem.sample(4096, random_state=1)
+    >>> model = MultiIndexNetRegressor(n_components=2, random_state=0).fit(X, y)
+    >>> model.subspace_.shape
+    (32, 2)
+    >>> bool(subspace_distance(model.subspace_, problem.subspace) < 0.3)
+    True
+    >>> model.transform(X[:3]).shape
+    (3, 2)
+    """
+
+    _parameter_constraints = {
+        **STAGE1_CONSTRAINTS,
+        "stage1_fraction": [Interval(numbers.Real, 0, 1, closed="neither")],
+        "stage2_directions": [StrOptions({"neurons", "subspace"})],
+        "activation": [StrOptions({"relu", "tanh", "logcosh"})],
+        "alpha": [Interval(numbers.Real, 0, None, closed="left"), None],
+    }
+
+    def __init__(
+        self,
+        n_components="auto",
+        *,
+        width=512,
+        loss="auto",
+        huber_delta=1.0,
+        n_steps="auto",
+        learning_rate=1.0,
+        weight_decay=None,
+        init_scale=1e-3,
+        stage1_fraction=0.5,
+        stage2_directions="neurons",
+        activation="relu",
+        alpha=None,
+        device="auto",
+        dtype="auto",
+        batch_size=None,
+        random_state=None,
+        verbose=0,
+    ):
+        self.n_components = n_components
+        self.width = width
+        self.loss = loss
+        self.huber_delta = huber_delta
+        self.n_steps = n_steps
+        self.learning_rate = learning_rate
+        self.weight_decay = weight_decay
+        self.init_scale = init_scale
+        self.stage1_fraction = stage1_fraction
+        self.stage2_directions = stage2_directions
+        self.activation = activation
+        self.alpha = alpha
+        self.device = device
+        self.dtype = dtype
+        self.batch_size = batch_size
+        self.random_state = random_state
+        self.verbose = verbose
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None):
+        """Train the network layer-wise on ``(X, y)``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative frequency weights; an integer weight ``k`` is the same
+            as repeating the sample ``k`` times.
+
+        Returns
+        -------
+        self : MultiIndexNetRegressor
+        """
+        X, y, sw = self._validate_fit_input(X, y, sample_weight)
+        if self.width % 2:
+            raise ValueError(
+                f"width={self.width} must be even: the symmetric initialization pairs neurons."
+            )
+        n, d = X.shape
+        device, dtype = self._resolve_device()
+        seed = self._seed()
+        in1 = row_uniforms(X, y, seed) < self.stage1_fraction
+        n1, n2 = int(in1.sum()), int(n - in1.sum())
+        if n1 < 2 or n2 < 2:
+            raise ValueError(
+                f"too few samples for the two-stage split: n_samples={n} gives {n1} to "
+                f"stage 1 and {n2} to stage 2 (stage1_fraction={self.stage1_fraction}); "
+                "each stage needs at least 2."
+            )
+        k = self._check_n_components(d, n1)
+        n_steps = auto_steps(d) if self.n_steps == "auto" else int(self.n_steps)
+        x_mean = sw @ X / sw.sum()
+        X = X - x_mean
+        losses = STAGE1_LOSSES if self.loss == "auto" else (self.loss,)
+        progress = Progress(self.verbose, type(self).__name__, n_steps)
+        fit = fit_layerwise(
+            X[in1], y[in1], sw[in1], X[~in1], y[~in1], sw[~in1],
+            losses=losses,
+            huber_delta=self.huber_delta,
+            width=self.width,
+            n_steps=n_steps,
+            learning_rate=self.learning_rate,
+            weight_decay=self.weight_decay,
+            init_scale=self.init_scale,
+            n_components=k,
+            stage2_directions=self.stage2_directions,
+            stage2_activation=self.activation,
+            alpha=self.alpha,
+            device=device,
+            dtype=dtype,
+            batch_size=self.batch_size,
+            seed=seed,
+            callback=progress,
+        )
+        n_above = int(np.sum(np.abs(fit.spectrum) > NOISE_MARGIN * fit.noise_level))
+        self._warn_signal(fit.degenerate, n_above, n1)
+        self.x_mean_ = x_mean
+        self.subspace_ = fit.subspace
+        self.n_components_ = fit.n_components
+        self.stage1_weights_ = fit.first_layer
+        self.hidden_weights_ = fit.directions
+        self.hidden_biases_ = fit.biases
+        self.hidden_activation_ = self.activation
+        self.output_weights_ = fit.coef
+        self.intercept_ = fit.intercept
+        self.alpha_ = fit.alpha
+        self.loss_ = fit.loss
+        self.loss_scores_ = fit.selection
+        self.spectrum_ = fit.spectrum
+        self.noise_level_ = fit.noise_level
+        self.n_iter_ = 0 if fit.degenerate else n_steps
+        self.history_ = fit.history
+        self.n_stage1_, self.n_stage2_ = n1, n2
+        self.device_ = str(device)
+        return self
+
+    def predict(self, X):
+        """Predict with the fitted network.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,)
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        act = _ACTIVATIONS[self.hidden_activation_]
+        out = np.empty(X.shape[0])
+        for start in range(0, X.shape[0], _PREDICT_CHUNK):
+            Xc = np.asarray(X[start:start + _PREDICT_CHUNK], dtype=np.float64) - self.x_mean_
+            F = act(Xc @ self.hidden_weights_.T + self.hidden_biases_)
+            out[start:start + _PREDICT_CHUNK] = F @ self.output_weights_ + self.intercept_
+        return out

@@ -1,0 +1,38 @@
+"""Deterministic, content-based split of the samples into the two stages.
+
+Each row is sent to stage 1 or stage 2 by a seeded hash of its values, so a
+sample repeated ``k`` times lands on the same side as the same sample given a
+frequency weight ``k``: sample weights and repetitions give the same model,
+and duplicated rows never straddle the two stages. For distinct rows the
+assignment is an ordinary random split with the requested proportions.
+"""
+
+import numpy as np
+
+_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_M2 = np.uint64(0x94D049BB133111EB)
+
+
+def _mix(h):
+    # splitmix64 finalizer (uint64 arithmetic wraps modulo 2**64)
+    h = h ^ (h >> np.uint64(30))
+    h = h * _M1
+    h = h ^ (h >> np.uint64(27))
+    h = h * _M2
+    return h ^ (h >> np.uint64(31))
+
+
+def row_uniforms(X, y, seed, chunk=65536):
+    """A number in [0, 1) per row of ``(X, y)``, a seeded hash of its values."""
+    n, d = X.shape
+    rng = np.random.RandomState(seed)
+    mult = rng.randint(1, 2**62, size=d + 1, dtype=np.int64).astype(np.uint64) * np.uint64(2) + np.uint64(1)
+    out = np.empty(n)
+    y = np.ascontiguousarray(y, dtype=np.float64) + 0.0  # -0.0 -> 0.0
+    with np.errstate(over="ignore"):
+        for start in range(0, n, chunk):
+            Xb = (np.ascontiguousarray(X[start:start + chunk], dtype=np.float64) + 0.0).view(np.uint64)
+            h = _mix(Xb * mult[:d]).sum(axis=1, dtype=np.uint64)
+            h = _mix(h + _mix(y[start:start + chunk].view(np.uint64) * mult[d]))
+            out[start:start + chunk] = (h >> np.uint64(11)).astype(np.float64) / float(2**53)
+    return out

@@ -1,0 +1,37 @@
+"""Progress output for ``verbose`` fits."""
+
+import sys
+import time
+
+
+class Progress:
+    """Prints one line per training event when ``verbose`` is positive.
+
+    The engine reports events through a callback; this turns them into the
+    progress lines a user sees (stage-1 steps, stage-2 fit, refinement).
+    """
+
+    def __init__(self, verbose, name, n_steps=None):
+        self.verbose = int(verbose)
+        self.name = name
+        self.n_steps = n_steps
+        self.start = time.perf_counter()
+
+    def __call__(self, event, info):
+        if self.verbose <= 0:
+            return
+        t = time.perf_counter() - self.start
+        if event == "stage1_start":
+            msg = f"stage 1 with loss={info['loss']!r}: {self.n_steps} steps of gradient descent"
+        elif event == "stage1_step":
+            msg = (f"stage 1 step {info['step']}/{self.n_steps}: rayleigh={info['rayleigh']:.4g}, "
+                   f"concentration={info['concentration']:.3f}, "
+                   f"subspace change={info['subspace_change']:.3f}")
+        elif event == "stage2_done":
+            msg = f"stage 2 ({info['loss']}): alpha={info['alpha']:.3g}, GCV error={info['gcv']:.4g}"
+        elif event == "refine_step":
+            msg = (f"refine step {info['step']}: train loss={info['train_loss']:.4g}, "
+                   f"validation loss={info['val_loss']:.4g}, step size={info['step_size']:.3g}")
+        else:
+            msg = f"{event}: {info}"
+        print(f"[{self.name}] {t:7.2f}s {msg}", file=sys.stdout, flush=True)

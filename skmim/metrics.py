@@ -1,0 +1,110 @@
+"""Distances between subspaces and alignment of learned neurons."""
+
+import numpy as np
+from scipy.linalg import subspace_angles
+
+__all__ = ["subspace_distance", "principal_angles", "neuron_alignment"]
+
+
+def _basis(A, name):
+    A = np.asarray(A, dtype=float)
+    if A.ndim == 1:
+        A = A[:, None]
+    if A.ndim != 2 or A.shape[1] == 0 or A.shape[1] > A.shape[0]:
+        raise ValueError(f"{name} must have shape (n_features, k) with 1 <= k <= n_features, got {A.shape}.")
+    if not np.all(np.isfinite(A)):
+        raise ValueError(f"{name} contains NaN or inf.")
+    Q, R = np.linalg.qr(A)
+    if np.min(np.abs(np.diag(R))) <= 1e-12 * max(1.0, np.max(np.abs(np.diag(R)))):
+        raise ValueError(f"{name} does not have full column rank.")
+    return Q
+
+
+def subspace_distance(A, B):
+    """Distance between the column spans of ``A`` and ``B``.
+
+    ``|P_A - P_B|_F / sqrt(k_A + k_B)``: 0 for equal subspaces, 1 for
+    orthogonal ones. For equal dimensions ``k`` this is
+    ``|P_A - P_B|_F / sqrt(2k)``, the root mean square of the sines of the
+    principal angles. Columns need not be orthonormal (they are orthonormalized).
+
+    Parameters
+    ----------
+    A : array-like of shape (n_features, k_A)
+    B : array-like of shape (n_features, k_B)
+
+    Returns
+    -------
+    float
+
+    See Also
+    --------
+    principal_angles
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skmim.metrics import subspace_distance
+    >>> E = np.eye(4)
+    >>> subspace_distance(E[:, :2], E[:, :2]), subspace_distance(E[:, :2], E[:, 2:])
+    (0.0, 1.0)
+    """
+    QA, QB = _basis(A, "A"), _basis(B, "B")
+    if QA.shape[0] != QB.shape[0]:
+        raise ValueError(f"A and B live in different dimensions: {QA.shape[0]} and {QB.shape[0]}.")
+    ka, kb = QA.shape[1], QB.shape[1]
+    overlap = np.sum((QA.T @ QB) ** 2)
+    return float(np.sqrt(max(ka + kb - 2.0 * overlap, 0.0) / (ka + kb)))
+
+
+def principal_angles(A, B):
+    """Principal angles (radians, descending) between the spans of ``A`` and ``B``.
+
+    A thin wrapper of :func:`scipy.linalg.subspace_angles` that accepts
+    subspaces of different dimensions and validates its input.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skmim.metrics import principal_angles
+    >>> np.round(principal_angles(np.eye(3)[:, :1], np.array([[1.0], [1.0], [0.0]])), 4)
+    array([0.7854])
+    """
+    QA, QB = _basis(A, "A"), _basis(B, "B")
+    if QA.shape[0] != QB.shape[0]:
+        raise ValueError(f"A and B live in different dimensions: {QA.shape[0]} and {QB.shape[0]}.")
+    return subspace_angles(QA, QB)
+
+
+def neuron_alignment(W, U):
+    """Mean squared alignment of neurons with a subspace, ``mean_j |U^T w_j|^2 / |w_j|^2``.
+
+    Parameters
+    ----------
+    W : array-like of shape (n_neurons, n_features)
+        One neuron's weights per row (zero rows are ignored).
+    U : array-like of shape (n_features, r)
+        The subspace (orthonormalized here).
+
+    Returns
+    -------
+    float in [0, 1]; a random direction scores about ``r / n_features``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skmim.metrics import neuron_alignment
+    >>> neuron_alignment(np.array([[1.0, 0.0, 0.0], [1.0, 1.0, 0.0]]), np.eye(3)[:, :1])
+    0.75
+    """
+    W = np.asarray(W, dtype=float)
+    if W.ndim != 2:
+        raise ValueError(f"W must be 2-d (n_neurons, n_features), got shape {W.shape}.")
+    Q = _basis(U, "U")
+    if W.shape[1] != Q.shape[0]:
+        raise ValueError(f"W has {W.shape[1]} features but U has {Q.shape[0]} rows.")
+    norms = np.sum(W * W, axis=1)
+    keep = norms > 0
+    if not np.any(keep):
+        raise ValueError("W has no non-zero row.")
+    return float(np.mean(np.sum((W[keep] @ Q) ** 2, axis=1) / norms[keep]))
