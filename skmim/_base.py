@@ -14,7 +14,10 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from ._engine import STAGE1_LOSSES, device_info
+from ._engine import SOLVERS, STAGE1_LOSSES, device_info, fit_network
+from ._engine._api import NOISE_MARGIN
+from ._split import row_uniforms, upper_fraction
+from ._verbose import Progress
 from ._warnings import SubspaceWarning
 
 # Stage-1 steps for n_steps="auto": ceil(AUTO_STEPS_CONSTANT * sqrt(log d)).
@@ -22,6 +25,7 @@ AUTO_STEPS_CONSTANT = 2.0
 
 
 STAGE1_CONSTRAINTS = {
+    "solver": [StrOptions(set(SOLVERS))],
     "n_components": [Interval(numbers.Integral, 1, None, closed="left"), StrOptions({"auto"})],
     "width": [Interval(numbers.Integral, 2, None, closed="left")],
     "loss": [StrOptions({"auto", *STAGE1_LOSSES})],
@@ -34,6 +38,10 @@ STAGE1_CONSTRAINTS = {
     "device": "no_validation",
     "dtype": [StrOptions({"auto", "float32", "float64"})],
     "batch_size": [Interval(numbers.Integral, 1, None, closed="left"), None],
+    "validation_fraction": [Interval(numbers.Real, 0, 1, closed="neither")],
+    "link_degree": [Interval(numbers.Integral, 1, None, closed="left")],
+    "max_iter": [Interval(numbers.Integral, 1, None, closed="left")],
+    "n_iter_no_change": [Interval(numbers.Integral, 1, None, closed="left")],
     "random_state": ["random_state"],
     "verbose": ["verbose"],
 }
@@ -90,11 +98,109 @@ class BaseMultiIndex(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             raise ValueError(f"n_components={k} must be <= width={self.width}.")
         return k
 
-    def _resolve_device(self):
-        return device_info(self.device, self.dtype)
+    def _fit_engine(self, X, y, sw, outer):
+        """Split the samples, run the engine, set the common fitted attributes.
 
-    def _seed(self):
-        return int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        ``outer`` asks for the outer layer (the regressor); the projector only
+        learns the subspace. Returns the engine's ``SubspaceFit``.
+        """
+        if self.width % 2:
+            raise ValueError(
+                f"width={self.width} must be even: the symmetric initialization pairs neurons."
+            )
+        n, d = X.shape
+        solver = self.solver
+        if solver == "grassmann" and self.n_components == "auto":
+            raise ValueError(
+                "solver='grassmann' starts from a random subspace and needs an integer "
+                "n_components (n_components='auto' reads the dimension off stage 1)."
+            )
+        device, dtype = device_info(self.device, self.dtype)
+        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        u = row_uniforms(X, y, seed)
+        x_mean = sw @ X / sw.sum()
+        Xc = X - x_mean
+
+        def part(mask):
+            return Xc[mask], y[mask], sw[mask]
+
+        parts = {"final": None, "stage2": None}
+        if solver == "layerwise":
+            if outer:
+                masks = {"stage 2": upper_fraction(u, sw, 1.0 - self.stage1_fraction)}
+                masks["stage 1"] = ~masks["stage 2"]
+                what = f"the two-stage split (stage1_fraction={self.stage1_fraction})"
+            else:
+                masks = {"stage 1": np.ones(n, dtype=bool)}
+                what = "stage 1"
+        else:
+            valid = upper_fraction(u, sw, self.validation_fraction)
+            masks = {"training": ~valid, "validation": valid}
+            what = f"the validation split (validation_fraction={self.validation_fraction})"
+        counts = {name: int(mask.sum()) for name, mask in masks.items()}
+        if min(counts.values()) < 1 or any(
+            c < 2 for name, c in counts.items() if name != "validation"
+        ):
+            got = ", ".join(f"{c} to {name}" for name, c in counts.items())
+            raise ValueError(
+                f"too few samples for {what}: n_samples={n} gives {got}; the training "
+                "parts need at least 2 samples and the validation part at least 1."
+            )
+        first = masks.get("stage 1", masks.get("training"))
+        k = self._check_n_components(d, int(first.sum()))
+        if solver == "layerwise":
+            parts["stage1"] = part(first)
+            if outer:
+                parts["stage2"] = part(masks["stage 2"])
+        else:
+            parts["stage1"] = parts["train"] = part(masks["training"])
+            parts["valid"] = part(masks["validation"])
+            if outer:
+                parts["final"] = (Xc, y, sw)
+        n_steps = auto_steps(d) if self.n_steps == "auto" else int(self.n_steps)
+        progress = Progress(self.verbose, type(self).__name__, n_steps)
+        fit = fit_network(
+            parts,
+            solver=solver,
+            losses=STAGE1_LOSSES if self.loss == "auto" else (self.loss,),
+            device=device,
+            dtype=dtype,
+            batch_size=self.batch_size,
+            seed=seed,
+            callback=progress,
+            width=self.width,
+            n_steps=n_steps,
+            learning_rate=self.learning_rate,
+            weight_decay=self.weight_decay,
+            init_scale=self.init_scale,
+            huber_delta=self.huber_delta,
+            n_components=k,
+            max_components=10,
+            stage2_directions=getattr(self, "stage2_directions", "neurons"),
+            activation=getattr(self, "activation", "relu"),
+            bias_scale=1.0,
+            alpha=getattr(self, "alpha", None),
+            degree=self.link_degree,
+            max_iter=self.max_iter,
+            patience=self.n_iter_no_change,
+        )
+        n_above = int(np.sum(np.abs(fit.spectrum) > NOISE_MARGIN * fit.noise_level))
+        if solver != "grassmann":
+            self._warn_signal(fit.degenerate, n_above, int(first.sum()))
+        self.x_mean_ = x_mean
+        self.subspace_ = fit.subspace
+        self.n_components_ = fit.n_components
+        self.stage1_weights_ = fit.first_layer
+        self.loss_ = fit.loss
+        self.loss_scores_ = fit.selection
+        self.spectrum_ = fit.spectrum
+        self.noise_level_ = fit.noise_level
+        stage1_steps = 0 if (fit.degenerate or solver == "grassmann") else n_steps
+        self.n_iter_ = stage1_steps + fit.refine_iter
+        self.history_ = fit.history
+        self.refine_history_ = fit.refine_history
+        self.device_ = str(device)
+        return fit, counts
 
     def _warn_signal(self, degenerate, n_above, n_stage1):
         if degenerate:

@@ -1,20 +1,17 @@
 """MultiIndexProjector: the feature-learning stage alone, as a transformer."""
 
-import numpy as np
 from sklearn.base import _fit_context
 
-from ._base import STAGE1_CONSTRAINTS, BaseMultiIndex, auto_steps
-from ._engine import STAGE1_LOSSES, fit_layerwise
-from ._engine._api import NOISE_MARGIN
-from ._verbose import Progress
+from ._base import STAGE1_CONSTRAINTS, BaseMultiIndex
 
 
 class MultiIndexProjector(BaseMultiIndex):
     """Learn the hidden subspace with stage 1 of the layer-wise network.
 
-    Runs the feature-learning stage of :class:`MultiIndexNetRegressor` (gradient
+    Runs the feature-learning part of :class:`MultiIndexNetRegressor` (gradient
     descent on the first layer from a tiny symmetric initialization, which acts
-    as power iteration) on all the samples, and exposes the learned projection,
+    as power iteration, then by default the Grassmannian refinement) and
+    exposes the learned projection,
     so that any scikit-learn regressor can be fitted on the learned directions
     in a :class:`~sklearn.pipeline.Pipeline`.
 
@@ -24,6 +21,10 @@ class MultiIndexProjector(BaseMultiIndex):
         Number of directions; ``"auto"`` counts the directions whose spectral
         signal exceeds 1.25 times the noise edge (see
         :class:`MultiIndexNetRegressor`).
+    solver : {"refined", "layerwise", "grassmann"}, default="refined"
+        ``"layerwise"``: stage 1 of the published algorithm on all samples;
+        ``"refined"``: stage 1 then two-timescale Grassmannian descent, stopped
+        on held-out samples; ``"grassmann"``: that descent from a random start.
     width : int, default=512
         Number of hidden neurons (even).
     loss : {"auto", "huber", "squared", "abs"}, default="auto"
@@ -40,8 +41,16 @@ class MultiIndexProjector(BaseMultiIndex):
         Stage-1 weight decay; ``None`` is ``1 / learning_rate`` (power iteration).
     init_scale : float, default=1e-3
         Norm of the first-layer rows during stage 1.
+    validation_fraction : float in (0, 1), default=0.2
+        Held-out fraction that stops the refinement.
+    link_degree : int, default=4
+        Degree of the Hermite basis of the link refitted during refinement.
+    max_iter : int, default=200
+        Maximum number of refinement steps.
+    n_iter_no_change : int, default=15
+        Patience of the refinement's stopping rule.
     device : {"auto", "cpu", "cuda", "mps"} or torch.device, default="auto"
-        Where stage 1 runs.
+        Where the training runs.
     dtype : {"auto", "float32", "float64"}, default="auto"
         Floating type of training.
     batch_size : int or None, default=None
@@ -68,9 +77,11 @@ class MultiIndexProjector(BaseMultiIndex):
     noise_level_ : float
         Spectrum edge expected from noise.
     n_iter_ : int
-        Stage-1 gradient steps.
+        Stage-1 plus refinement gradient steps.
     history_ : dict of lists
         Per-step stage-1 records (see :class:`MultiIndexNetRegressor`).
+    refine_history_ : dict of lists or None
+        Per refinement step records.
     x_mean_ : ndarray of shape (n_features,)
     device_ : str
     n_features_in_ : int
@@ -104,6 +115,7 @@ class MultiIndexProjector(BaseMultiIndex):
         self,
         n_components="auto",
         *,
+        solver="refined",
         width=512,
         loss="auto",
         huber_delta=1.0,
@@ -111,6 +123,10 @@ class MultiIndexProjector(BaseMultiIndex):
         learning_rate=1.0,
         weight_decay=None,
         init_scale=1e-3,
+        validation_fraction=0.2,
+        link_degree=4,
+        max_iter=200,
+        n_iter_no_change=15,
         device="auto",
         dtype="auto",
         batch_size=None,
@@ -118,6 +134,7 @@ class MultiIndexProjector(BaseMultiIndex):
         verbose=0,
     ):
         self.n_components = n_components
+        self.solver = solver
         self.width = width
         self.loss = loss
         self.huber_delta = huber_delta
@@ -125,6 +142,10 @@ class MultiIndexProjector(BaseMultiIndex):
         self.learning_rate = learning_rate
         self.weight_decay = weight_decay
         self.init_scale = init_scale
+        self.validation_fraction = validation_fraction
+        self.link_degree = link_degree
+        self.max_iter = max_iter
+        self.n_iter_no_change = n_iter_no_change
         self.device = device
         self.dtype = dtype
         self.batch_size = batch_size
@@ -147,43 +168,5 @@ class MultiIndexProjector(BaseMultiIndex):
         self : MultiIndexProjector
         """
         X, y, sw = self._validate_fit_input(X, y, sample_weight)
-        if self.width % 2:
-            raise ValueError(
-                f"width={self.width} must be even: the symmetric initialization pairs neurons."
-            )
-        n, d = X.shape
-        k = self._check_n_components(d, n)
-        device, dtype = self._resolve_device()
-        seed = self._seed()
-        n_steps = auto_steps(d) if self.n_steps == "auto" else int(self.n_steps)
-        x_mean = sw @ X / sw.sum()
-        fit = fit_layerwise(
-            X - x_mean, y, sw,
-            losses=STAGE1_LOSSES if self.loss == "auto" else (self.loss,),
-            huber_delta=self.huber_delta,
-            width=self.width,
-            n_steps=n_steps,
-            learning_rate=self.learning_rate,
-            weight_decay=self.weight_decay,
-            init_scale=self.init_scale,
-            n_components=k,
-            device=device,
-            dtype=dtype,
-            batch_size=self.batch_size,
-            seed=seed,
-            callback=Progress(self.verbose, type(self).__name__, n_steps),
-        )
-        n_above = int(np.sum(np.abs(fit.spectrum) > NOISE_MARGIN * fit.noise_level))
-        self._warn_signal(fit.degenerate, n_above, n)
-        self.x_mean_ = x_mean
-        self.subspace_ = fit.subspace
-        self.n_components_ = fit.n_components
-        self.stage1_weights_ = fit.first_layer
-        self.loss_ = fit.loss
-        self.loss_scores_ = fit.selection
-        self.spectrum_ = fit.spectrum
-        self.noise_level_ = fit.noise_level
-        self.n_iter_ = 0 if fit.degenerate else n_steps
-        self.history_ = fit.history
-        self.device_ = str(device)
+        self._fit_engine(X, y, sw, outer=False)
         return self

@@ -7,7 +7,7 @@ from sklearn.base import _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._base import STAGE1_CONSTRAINTS, BaseMultiIndex
-from ._engine import STAGE1_LOSSES, spectral_subspace
+from ._engine import STAGE1_LOSSES, device_info, spectral_subspace
 from ._engine._api import NOISE_MARGIN
 
 
@@ -103,7 +103,7 @@ class SpectralProjector(BaseMultiIndex):
         X, y, sw = self._validate_fit_input(X, y, sample_weight)
         n, d = X.shape
         k = self._check_n_components(d, n)
-        device, dtype = self._resolve_device()
+        device, dtype = device_info(self.device, self.dtype)
         x_mean = sw @ X / sw.sum()
         best = None
         for loss in STAGE1_LOSSES if self.loss == "auto" else (self.loss,):

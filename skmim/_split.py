@@ -36,3 +36,20 @@ def row_uniforms(X, y, seed, chunk=65536):
             h = _mix(h + _mix(y[start:start + chunk].view(np.uint64) * mult[d]))
             out[start:start + chunk] = (h >> np.uint64(11)).astype(np.float64) / float(2**53)
     return out
+
+
+def upper_fraction(u, weights, fraction):
+    """Rows whose hash ``u`` is above the weighted ``1 - fraction`` quantile.
+
+    The selected rows carry about ``fraction`` of the total weight, exactly the
+    same rows whether a sample is repeated or weighted. Identical rows share
+    their hash, so with heavily duplicated data the part can hold more than
+    ``fraction``: when no row lies strictly above the quantile, the rows of the
+    largest hash value are taken.
+    """
+    from ._engine._losses import weighted_quantile
+
+    upper = u > weighted_quantile(u, weights, 1.0 - fraction)
+    if not upper.any():
+        upper = u == u.max()
+    return upper

@@ -4,7 +4,8 @@ It knows nothing of scikit-learn. Its entry points take NumPy arrays, a
 device and a dtype, and return NumPy arrays.
 """
 
-from ._api import SubspaceFit, device_info, fit_layerwise, spectral_subspace
+from ._api import SOLVERS, SubspaceFit, device_info, fit_network, spectral_subspace
 from ._losses import STAGE1_LOSSES
 
-__all__ = ["SubspaceFit", "device_info", "fit_layerwise", "spectral_subspace", "STAGE1_LOSSES"]
+__all__ = ["SOLVERS", "STAGE1_LOSSES", "SubspaceFit", "device_info", "fit_network",
+           "spectral_subspace"]

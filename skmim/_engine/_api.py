@@ -12,6 +12,7 @@ import torch
 
 from ._data import Samples
 from ._device import resolve_device, resolve_dtype
+from ._grassmann import grassmann_descent
 from ._layerwise import noise_level, ritz_values, second_moment_matrix, train_first_layer
 from ._losses import Stage1Loss
 from ._ridge import fit_ridge
@@ -55,6 +56,8 @@ class SubspaceFit:
     alpha: float = None
     gcv: float = None
     selection: dict = field(default_factory=dict)
+    refine_history: dict = None
+    refine_iter: int = 0
 
 
 def _count_above_noise(spectrum, level):
@@ -78,100 +81,141 @@ def _read_off(W, scores_samples, loss, n_components, max_components):
     return sign_flip(_numpy(Vh[:k].T)), k, spectrum, level
 
 
-def fit_layerwise(
-    X1,
-    y1,
-    w1,
-    X2=None,
-    y2=None,
-    w2=None,
-    *,
-    losses=("huber",),
-    huber_delta=1.0,
-    width=512,
-    n_steps=4,
-    learning_rate=1.0,
-    weight_decay=None,
-    init_scale=1e-3,
-    n_components=None,
-    max_components=10,
-    stage2_directions="neurons",
-    stage2_activation="relu",
-    bias_scale=1.0,
-    alpha=None,
-    device="cpu",
-    dtype="auto",
-    batch_size=None,
-    seed=0,
-    callback=None,
-):
-    """Layer-wise training of the two-layer network (stage 1, then stage 2).
+SOLVERS = ("refined", "layerwise", "grassmann")
 
-    Stage 1 runs full-batch gradient descent on ``(X1, y1, w1)`` for each
-    candidate loss in ``losses``; stage 2 (when ``X2`` is given) fits the outer
-    layer on ``(X2, y2, w2)`` with fresh random biases. With several candidate
-    losses the one with the smallest stage-2 GCV error is kept (or, without
-    stage 2, the one whose weakest kept direction stands furthest above the
-    noise edge).
+
+def _stage1(s1, name, cfg, seed, callback):
+    """Stage 1 with one loss; None when its targets are constant."""
+    loss = Stage1Loss(name, s1.targets_host, s1.weights, cfg["huber_delta"])
+    if loss.is_degenerate:
+        return None, None
+    gen = torch.Generator().manual_seed(int(seed))
+    if callback is not None:
+        callback("stage1_start", {"loss": name})
+    lr = cfg["learning_rate"]
+    W, history = train_first_layer(
+        s1.with_targets(loss.centered_targets),
+        loss,
+        width=cfg["width"],
+        n_steps=cfg["n_steps"],
+        learning_rate=lr,
+        weight_decay=1.0 / lr if cfg["weight_decay"] is None else cfg["weight_decay"],
+        init_scale=cfg["init_scale"],
+        generator=gen,
+        track_components=cfg["n_components"] or cfg["max_components"],
+        callback=None if callback is None else (lambda t, rec: callback("stage1_step", rec | {"step": t})),
+    )
+    scores = s1.with_targets(loss.sample_scores())
+    subspace, k, spectrum, level = _read_off(W, scores, loss, cfg["n_components"], cfg["max_components"])
+    fit = SubspaceFit(loss=name, subspace=subspace, n_components=k, spectrum=spectrum,
+                      noise_level=level, degenerate=False, first_layer=_numpy(W), history=history)
+    return fit, (W, gen)
+
+
+def _refine(fit, V0, train, valid, cfg, callback):
+    V, _, _, hist, n_iter = grassmann_descent(
+        train, valid, V0,
+        degree=cfg["degree"], max_iter=cfg["max_iter"], patience=cfg["patience"],
+        callback=None if callback is None else (lambda t, rec: callback("refine_step", rec | {"step": t})),
+    )
+    fit.subspace = sign_flip(_numpy(V))
+    fit.refine_history = hist
+    fit.refine_iter = n_iter
+    return min(hist["val_loss"]) if hist["val_loss"] else np.inf
+
+
+def fit_network(parts, *, solver="refined", losses=("huber",), device="cpu", dtype="auto",
+                batch_size=None, seed=0, callback=None, **cfg):
+    """Train a multi-index network with one of the solvers.
+
+    Parameters
+    ----------
+    parts : dict
+        NumPy triples ``(X, y, w)`` keyed by role: ``"stage1"`` (first-layer
+        training), ``"stage2"`` (outer layer of the layer-wise solver, or None),
+        ``"train"`` / ``"valid"`` (refinement and its stopping rule) and
+        ``"final"`` (outer layer after a refinement, or None).
+    solver : {"refined", "layerwise", "grassmann"}
+        ``"layerwise"`` is the published algorithm (stage 1 on ``stage1``,
+        stage 2 on ``stage2``); ``"refined"`` follows stage 1 by two-timescale
+        Grassmannian descent; ``"grassmann"`` starts that descent at random.
+    losses : tuple of str
+        Candidate stage-1 losses; the best by validation is kept (stage-2 GCV
+        for "layerwise", held-out loss after refinement for "refined", the
+        noise-edge ratio when there is nothing to validate with).
+    **cfg
+        Hyper-parameters (``width``, ``n_steps``, ``learning_rate``,
+        ``weight_decay``, ``init_scale``, ``huber_delta``, ``n_components``,
+        ``max_components``, ``stage2_directions``, ``activation``,
+        ``bias_scale``, ``alpha``, ``degree``, ``max_iter``, ``patience``).
 
     Returns
     -------
     SubspaceFit
     """
     dev, dt = device_info(device, dtype)
-    weight_decay = 1.0 / learning_rate if weight_decay is None else weight_decay
-    d = X1.shape[1]
-    s1 = Samples(X1, y1, w1, dev, dt, batch_size)
-    s2 = None
-    if X2 is not None:
-        s2 = Samples(X2, y2, w2, dev, dt, batch_size)
+
+    def samples(key):
+        if parts.get(key) is None:
+            return None
+        X, y, w = parts[key]
+        out = Samples(X, y, w, dev, dt, batch_size)
+        out.targets_host = np.asarray(y, dtype=np.float64)
+        return out
+
+    final = samples("final")
+    if solver == "grassmann":
+        train, valid = samples("train"), samples("valid")
+        d = parts["train"][0].shape[1]
+        gen = torch.Generator().manual_seed(int(seed))
+        V0 = torch.randn(d, cfg["n_components"], generator=gen, dtype=torch.float64).to(dev, dt)
+        fit = SubspaceFit(loss="squared", subspace=None, n_components=cfg["n_components"],
+                          spectrum=np.zeros(0), noise_level=0.0, degenerate=False)
+        fit.selection = {"squared": _refine(fit, V0, train, valid, cfg, callback)}
+        if final is not None:
+            _final_stage2(fit, final, gen, cfg)
+        return fit
+    s1 = samples("stage1")
+    s2 = samples("stage2") if solver == "layerwise" else None
+    train, valid = (samples("train"), samples("valid")) if solver == "refined" else (None, None)
     candidates = {}
     for name in losses:
-        loss = Stage1Loss(name, np.asarray(y1, dtype=np.float64), s1.weights, huber_delta)
-        if loss.is_degenerate:
+        fit, state = _stage1(s1, name, cfg, seed, callback)
+        if fit is None:
             continue
-        gen = torch.Generator().manual_seed(int(seed))
-        if callback is not None:
-            callback("stage1_start", {"loss": name})
-        W, history = train_first_layer(
-            s1.with_targets(loss.centered_targets),
-            loss,
-            width=width,
-            n_steps=n_steps,
-            learning_rate=learning_rate,
-            weight_decay=weight_decay,
-            init_scale=init_scale,
-            generator=gen,
-            track_components=n_components or max_components,
-            callback=None if callback is None else (lambda t, rec: callback("stage1_step", rec | {"step": t})),
-        )
-        scores = s1.with_targets(loss.sample_scores())
-        subspace, k, spectrum, level = _read_off(W, scores, loss, n_components, max_components)
-        fit = SubspaceFit(
-            loss=name,
-            subspace=subspace,
-            n_components=k,
-            spectrum=spectrum,
-            noise_level=level,
-            degenerate=False,
-            first_layer=_numpy(W),
-            history=history,
-        )
-        if s2 is not None:
-            _stage2(fit, W, s2, gen, stage2_directions, stage2_activation, bias_scale, alpha)
+        W, gen = state
+        if solver == "refined":
+            V0 = torch.as_tensor(fit.subspace).to(dev, dt)
+            score = _refine(fit, V0, train, valid, cfg, callback)
+        elif s2 is not None:
+            _stage2(fit, W, s2, gen, cfg["stage2_directions"], cfg["activation"],
+                    cfg["bias_scale"], cfg["alpha"])
             score = fit.gcv
             if callback is not None:
                 callback("stage2_done", {"loss": name, "gcv": fit.gcv, "alpha": fit.alpha})
         else:
-            score = -abs(spectrum[k - 1]) / level if k <= spectrum.size else 0.0
-        candidates[name] = (score, fit)
+            k = fit.n_components
+            score = -abs(fit.spectrum[k - 1]) / fit.noise_level if k <= fit.spectrum.size else 0.0
+        candidates[name] = (score, fit, gen)
     if not candidates:
-        return _degenerate_fit(X1, s2, width, n_components, seed, dev, dt, stage2_activation,
-                               bias_scale, alpha, stage2_directions, losses[0])
+        fit = _degenerate_fit(s1, s2 if solver == "layerwise" else final, seed, dev, dt, cfg, losses[0])
+        return fit
     best = min(candidates, key=lambda key: candidates[key][0])
-    fit = candidates[best][1]
-    fit.selection = {name: float(score) for name, (score, _) in candidates.items()}
+    _, fit, gen = candidates[best]
+    fit.selection = {name: float(score) for name, (score, _, _) in candidates.items()}
+    if solver == "refined" and final is not None:
+        _final_stage2(fit, final, gen, cfg)
     return fit
+
+
+def _final_stage2(fit, final, gen, cfg):
+    """Outer layer on random directions spread uniformly in the learned subspace."""
+    dev, dt = final.device, final.dtype
+    V = torch.as_tensor(fit.subspace).to(dev, dt)
+    G = torch.randn(cfg["width"], V.shape[1], generator=gen, dtype=torch.float64).to(dev, dt)
+    D = G @ V.T
+    D = D / D.norm(dim=1, keepdim=True)
+    _stage2(fit, D, final, gen, "neurons", cfg["activation"], cfg["bias_scale"], cfg["alpha"])
 
 
 def _stage2(fit, W, s2, gen, directions, activation, bias_scale, alpha):
@@ -193,15 +237,14 @@ def _stage2(fit, W, s2, gen, directions, activation, bias_scale, alpha):
     fit.gcv = res["gcv"]
 
 
-def _degenerate_fit(X1, s2, width, n_components, seed, dev, dt, activation, bias_scale,
-                    alpha, directions, loss_name):
+def _degenerate_fit(s1, s2, seed, dev, dt, cfg, loss_name):
     """Stage-1 targets are constant: keep the random initialization, fit stage 2."""
     gen = torch.Generator().manual_seed(int(seed))
-    d = X1.shape[1]
-    W = torch.randn(width // 2, d, generator=gen, dtype=torch.float64)
+    d = s1.n_features
+    W = torch.randn(cfg["width"] // 2, d, generator=gen, dtype=torch.float64)
     W = torch.cat([W, W]).to(dev, dt)
     W = W / W.norm(dim=1, keepdim=True)
-    k = n_components or 1
+    k = cfg["n_components"] or 1
     _, _, Vh = torch.linalg.svd(W, full_matrices=False)
     fit = SubspaceFit(
         loss=loss_name,
@@ -214,7 +257,7 @@ def _degenerate_fit(X1, s2, width, n_components, seed, dev, dt, activation, bias
         history={"loss": [], "rayleigh": [], "concentration": [], "subspace_change": []},
     )
     if s2 is not None:
-        _stage2(fit, W, s2, gen, "neurons", activation, bias_scale, alpha)
+        _stage2(fit, W, s2, gen, "neurons", cfg["activation"], cfg["bias_scale"], cfg["alpha"])
     return fit
 
 
