@@ -42,6 +42,7 @@ STAGE1_CONSTRAINTS = {
     "link_degree": [Interval(numbers.Integral, 1, None, closed="left")],
     "max_iter": [Interval(numbers.Integral, 1, None, closed="left")],
     "n_iter_no_change": [Interval(numbers.Integral, 1, None, closed="left")],
+    "n_init": [Interval(numbers.Integral, 1, None, closed="left")],
     "random_state": ["random_state"],
     "verbose": ["verbose"],
 }
@@ -183,6 +184,7 @@ class BaseMultiIndex(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             degree=self.link_degree,
             max_iter=self.max_iter,
             patience=self.n_iter_no_change,
+            n_init=self.n_init,
         )
         n_above = int(np.sum(np.abs(fit.spectrum) > NOISE_MARGIN * fit.noise_level))
         if solver != "grassmann":

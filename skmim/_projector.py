@@ -49,6 +49,12 @@ class MultiIndexProjector(BaseMultiIndex):
         Maximum number of refinement steps.
     n_iter_no_change : int, default=15
         Patience of the refinement's stopping rule.
+    n_init : int, default=4
+        Random starts of ``solver="grassmann"`` (the one with the smallest
+        held-out loss is kept). From a random start the descent can stall at a
+        saddle with only some of the directions found: at d=64, n=32d,
+        ``h2+h2``, 2 of 6 single starts stalled (distance 0.7), so a few
+        starts are needed. Unused by the other solvers.
     device : {"auto", "cpu", "cuda", "mps"} or torch.device, default="auto"
         Where the training runs.
     dtype : {"auto", "float32", "float64"}, default="auto"
@@ -127,6 +133,7 @@ class MultiIndexProjector(BaseMultiIndex):
         link_degree=4,
         max_iter=200,
         n_iter_no_change=15,
+        n_init=4,
         device="auto",
         dtype="auto",
         batch_size=None,
@@ -146,6 +153,7 @@ class MultiIndexProjector(BaseMultiIndex):
         self.link_degree = link_degree
         self.max_iter = max_iter
         self.n_iter_no_change = n_iter_no_change
+        self.n_init = n_init
         self.device = device
         self.dtype = dtype
         self.batch_size = batch_size

@@ -32,6 +32,8 @@ class Progress:
         elif event == "refine_step":
             msg = (f"refine step {info['step']}: train loss={info['train_loss']:.4g}, "
                    f"validation loss={info['val_loss']:.4g}, step size={info['step_size']:.3g}")
+        elif event == "restart_done":
+            msg = f"random start {info['start']}: best validation loss={info['val_loss']:.4g}"
         else:
             msg = f"{event}: {info}"
         print(f"[{self.name}] {t:7.2f}s {msg}", file=sys.stdout, flush=True)

@@ -147,7 +147,9 @@ def fit_network(parts, *, solver="refined", losses=("huber",), device="cpu", dty
         Hyper-parameters (``width``, ``n_steps``, ``learning_rate``,
         ``weight_decay``, ``init_scale``, ``huber_delta``, ``n_components``,
         ``max_components``, ``stage2_directions``, ``activation``,
-        ``bias_scale``, ``alpha``, ``degree``, ``max_iter``, ``patience``).
+        ``bias_scale``, ``alpha``, ``degree``, ``max_iter``, ``patience``,
+        ``n_init``: random starts of the "grassmann" solver, the best on the
+        held-out samples kept).
 
     Returns
     -------
@@ -168,10 +170,17 @@ def fit_network(parts, *, solver="refined", losses=("huber",), device="cpu", dty
         train, valid = samples("train"), samples("valid")
         d = parts["train"][0].shape[1]
         gen = torch.Generator().manual_seed(int(seed))
-        V0 = torch.randn(d, cfg["n_components"], generator=gen, dtype=torch.float64).to(dev, dt)
-        fit = SubspaceFit(loss="squared", subspace=None, n_components=cfg["n_components"],
-                          spectrum=np.zeros(0), noise_level=0.0, degenerate=False)
-        fit.selection = {"squared": _refine(fit, V0, train, valid, cfg, callback)}
+        fit, best = None, np.inf
+        for start in range(cfg["n_init"]):
+            V0 = torch.randn(d, cfg["n_components"], generator=gen, dtype=torch.float64)
+            trial = SubspaceFit(loss="squared", subspace=None, n_components=cfg["n_components"],
+                                spectrum=np.zeros(0), noise_level=0.0, degenerate=False)
+            score = _refine(trial, V0.to(dev, dt), train, valid, cfg, callback)
+            if callback is not None:
+                callback("restart_done", {"start": start + 1, "val_loss": score})
+            if fit is None or score < best:
+                fit, best = trial, score
+        fit.selection = {"squared": best}
         if final is not None:
             _final_stage2(fit, final, gen, cfg)
         return fit

@@ -1,0 +1,258 @@
+"""Behaviour a scikit-learn user relies on: pipelines, search, pickling, errors."""
+
+import pickle
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.model_selection import GridSearchCV, cross_val_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from skmim import (
+    GaussianMultiIndex,
+    MultiIndexNetRegressor,
+    MultiIndexProjector,
+    SpectralProjector,
+    SubspaceWarning,
+)
+
+
+@pytest.fixture(scope="module")
+def data():
+    problem = GaussianMultiIndex(16, "h2+h2", noise=0.1, random_state=0)
+    X, y = problem.sample(1200, random_state=1)
+    return problem, X, y
+
+
+def small(**kw):
+    return MultiIndexNetRegressor(**{"width": 64, "random_state": 0, **kw})
+
+
+def test_fit_attributes(data):
+    _, X, y = data
+    model = small(n_components=2).fit(X, y)
+    assert model.subspace_.shape == (16, 2)
+    np.testing.assert_allclose(model.subspace_.T @ model.subspace_, np.eye(2), atol=1e-10)
+    assert model.transform(X).shape == (1200, 2)
+    assert model.predict(X).shape == (1200,)
+    assert model.hidden_weights_.shape == (64, 16)
+    assert model.output_weights_.shape == (64,)
+    assert model.n_iter_ > len(model.history_["rayleigh"]) > 0
+    assert set(model.history_) == {"loss", "rayleigh", "concentration", "subspace_change"}
+    assert len(model.refine_history_["val_loss"]) == model.n_iter_ - len(model.history_["loss"])
+    assert list(model.get_feature_names_out()) == ["multiindexnetregressor0",
+                                                   "multiindexnetregressor1"]
+    # power iteration raises the per-neuron Rayleigh quotient
+    assert model.history_["rayleigh"][-1] > model.history_["rayleigh"][0]
+
+
+def test_auto_components_finds_two_directions(data):
+    _, X, y = data
+    assert small().fit(X, y).n_components_ == 2
+    assert SpectralProjector().fit(X, y).n_components_ == 2
+
+
+def test_reproducible_with_random_state(data):
+    _, X, y = data
+    a, b = small(n_components=2).fit(X, y), small(n_components=2).fit(X, y)
+    np.testing.assert_array_equal(a.subspace_, b.subspace_)
+    np.testing.assert_array_equal(a.predict(X), b.predict(X))
+    c = MultiIndexNetRegressor(width=64, n_components=2, random_state=1).fit(X, y)
+    assert not np.array_equal(a.predict(X), c.predict(X))
+
+
+def test_clone_and_pickle_round_trip(data):
+    _, X, y = data
+    model = small(n_components=2).fit(X, y)
+    assert clone(model).get_params() == model.get_params()
+    loaded = pickle.loads(pickle.dumps(model))
+    np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
+    np.testing.assert_array_equal(loaded.transform(X), model.transform(X))
+
+
+def test_fitted_state_is_plain_numpy(data):
+    # what makes a model trained on a GPU load on a machine without one
+    _, X, y = data
+    model = small(n_components=2).fit(X, y)
+    for name, value in vars(model).items():
+        assert "torch" not in type(value).__module__, name
+
+
+def test_pickle_loads_in_process_without_cuda(data, tmp_path):
+    _, X, y = data
+    model = small(n_components=2).fit(X, y)
+    path = tmp_path / "model.pkl"
+    path.write_bytes(pickle.dumps(model))
+    np.save(tmp_path / "X.npy", X[:50])
+    code = (
+        "import pickle, numpy as np, sys;"
+        f"m = pickle.load(open({str(path)!r}, 'rb'));"
+        f"print(repr(m.predict(np.load({str(tmp_path / 'X.npy')!r})).tolist()))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env={"CUDA_VISIBLE_DEVICES": "", "PATH": "/usr/bin:/bin"}, check=True)
+    np.testing.assert_allclose(eval(out.stdout), model.predict(X[:50]), rtol=0, atol=0)
+
+
+def test_pipeline_with_scaler(data):
+    _, X, y = data
+    pipe = make_pipeline(StandardScaler(), small(n_components=2)).fit(X, y)
+    assert pipe.score(X, y) > 0.8
+
+
+def test_projector_in_pipeline_feeds_any_regressor(data):
+    from sklearn.neighbors import KNeighborsRegressor
+
+    problem, X, y = data
+    Xt, yt = problem.sample(1000, random_state=5)
+    pipe = make_pipeline(MultiIndexProjector(n_components=2, width=64, random_state=0),
+                         KNeighborsRegressor(20)).fit(X, y)
+    assert pipe.score(Xt, yt) > 0.7
+
+
+def test_grid_search_over_components_and_width(data):
+    _, X, y = data
+    search = GridSearchCV(small(), {"n_components": [1, 2], "width": [32, 64]}, cv=3)
+    search.fit(X, y)
+    assert search.best_params_["n_components"] == 2
+    assert search.best_score_ > 0.8
+
+
+def test_cross_val_score(data):
+    _, X, y = data
+    scores = cross_val_score(small(n_components=2), X, y, cv=3)
+    assert scores.shape == (3,) and np.all(scores > 0.8)
+
+
+def test_verbose_prints_progress(data, capsys):
+    _, X, y = data
+    small(n_components=2, verbose=1, loss="huber").fit(X, y)
+    out = capsys.readouterr().out
+    assert "stage 1 step 1/" in out and "refine step 1" in out
+
+
+def test_sample_weight_equals_repetition(data):
+    _, X, y = data
+    X, y = X[:300], y[:300]
+    w = np.random.RandomState(0).randint(0, 3, size=300)
+    a = small(n_components=2).fit(X, y, sample_weight=w)
+    b = small(n_components=2).fit(np.repeat(X, w, axis=0), np.repeat(y, w))
+    np.testing.assert_allclose(a.predict(X), b.predict(X), rtol=1e-6, atol=1e-8)
+
+
+def test_batch_size_chunking_gives_same_model(data):
+    _, X, y = data
+    a = small(n_components=2).fit(X, y)
+    b = small(n_components=2, batch_size=100).fit(X, y)
+    np.testing.assert_allclose(a.subspace_, b.subspace_, atol=1e-8)
+    np.testing.assert_allclose(a.predict(X), b.predict(X), atol=1e-6)
+
+
+def test_float32_training(data):
+    _, X, y = data
+    a = small(n_components=2, dtype="float32").fit(X, y)
+    b = small(n_components=2).fit(X, y)
+    assert a.score(X, y) > 0.8
+    from skmim.metrics import subspace_distance
+    assert subspace_distance(a.subspace_, b.subspace_) < 0.05
+
+
+# ---------------------------------------------------------------- bad input
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_non_finite_input_raises(data, bad):
+    _, X, y = data
+    Xb = X.copy()
+    Xb[3, 2] = bad
+    model = small()
+    with pytest.raises(ValueError, match="NaN|infinity"):
+        model.fit(Xb, y)
+    assert not hasattr(model, "subspace_")
+    yb = y.copy()
+    yb[0] = bad
+    with pytest.raises(ValueError, match="NaN|infinity"):
+        small().fit(X, yb)
+
+
+def test_wrong_number_of_features_at_predict(data):
+    _, X, y = data
+    model = small(n_components=2).fit(X, y)
+    with pytest.raises(ValueError, match="features"):
+        model.predict(X[:, :5])
+    with pytest.raises(ValueError, match="features"):
+        model.transform(X[:, :5])
+
+
+def test_n_components_too_large(data):
+    _, X, y = data
+    with pytest.raises(ValueError, match="n_components=17 must be <= n_features=16"):
+        small(n_components=17).fit(X, y)
+    with pytest.raises(ValueError, match="exceeds the .* samples"):
+        MultiIndexNetRegressor(n_components=10, width=32, solver="layerwise").fit(X[:12], y[:12])
+    with pytest.raises(ValueError, match="width"):
+        MultiIndexNetRegressor(n_components=10, width=8).fit(X, y)
+
+
+def test_too_few_samples_for_split(data):
+    _, X, y = data
+    with pytest.raises(ValueError, match="too few samples"):
+        small(solver="layerwise").fit(X[:3], y[:3])
+    with pytest.raises(ValueError, match="1 sample"):
+        small().fit(X[:1], y[:1])
+
+
+def test_bad_parameters(data):
+    _, X, y = data
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    with pytest.raises(InvalidParameterError, match="loss"):
+        small(loss="cubic").fit(X, y)
+    with pytest.raises(ValueError, match="even"):
+        small(width=33).fit(X, y)
+    with pytest.raises(ValueError, match="grassmann.*integer n_components"):
+        small(solver="grassmann").fit(X, y)
+
+
+def test_unknown_link_name():
+    with pytest.raises(ValueError, match="Unknown link 'h9'"):
+        GaussianMultiIndex(8, "h9")
+
+
+def test_cuda_requested_without_cuda(data):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("CUDA is available here")
+    _, X, y = data
+    model = small(device="cuda")
+    with pytest.raises(ValueError, match="CUDA is not available"):
+        model.fit(X, y)
+    assert not hasattr(model, "subspace_")
+
+
+def test_bad_sample_weight(data):
+    _, X, y = data
+    w = np.ones(len(y))
+    w[0] = -1
+    with pytest.raises(ValueError, match="[Nn]egative"):
+        small().fit(X, y, sample_weight=w)
+    with pytest.raises(ValueError, match="weight"):
+        small().fit(X, y, sample_weight=np.zeros(len(y)))
+
+
+def test_constant_target_warns(data):
+    _, X, _ = data
+    with pytest.warns(SubspaceWarning, match="constant"):
+        model = small(n_components=2).fit(X, np.full(len(X), 3.0))
+    np.testing.assert_allclose(model.predict(X), 3.0)
+
+
+def test_pure_noise_warns():
+    rng = np.random.RandomState(0)
+    X, y = rng.standard_normal((400, 40)), rng.standard_normal(400)
+    with pytest.warns(SubspaceWarning, match="no direction above the noise level"):
+        MultiIndexProjector(solver="layerwise", loss="huber", width=64, random_state=0).fit(X, y)

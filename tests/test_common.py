@@ -1,0 +1,57 @@
+"""scikit-learn conformance of every public estimator.
+
+In the manner of imbalanced-learn's ``imblearn/tests/test_common.py``: every
+expected failure would be listed in ``EXPECTED_FAILED_CHECKS`` with its reason.
+The full-batch estimators pass every check, so the map is empty; a solver that
+trains by mini-batch SGD could not pass
+``check_sample_weight_equivalence_on_dense_data`` and would be listed here.
+"""
+
+import pytest
+from sklearn.utils.estimator_checks import (
+    check_global_output_transform_pandas,
+    check_param_validation,
+    check_set_output_transform,
+    check_transformer_get_feature_names_out,
+    parametrize_with_checks,
+)
+
+from skmim import MultiIndexNetRegressor, MultiIndexProjector, SpectralProjector
+
+pytestmark = pytest.mark.filterwarnings("ignore::skmim.SubspaceWarning")
+
+# Small widths keep the checks fast; every solver is exercised.
+ESTIMATORS = [
+    MultiIndexNetRegressor(width=32, random_state=0),
+    MultiIndexNetRegressor(solver="layerwise", width=32, random_state=0),
+    MultiIndexNetRegressor(solver="grassmann", n_components=1, width=32, max_iter=20,
+                           random_state=0),
+    MultiIndexProjector(width=32, random_state=0),
+    MultiIndexProjector(solver="layerwise", width=32, random_state=0),
+    SpectralProjector(),
+]
+
+# check name -> reason, per estimator class; none is needed today.
+EXPECTED_FAILED_CHECKS = {}
+
+
+def _expected_failed_checks(estimator):
+    return EXPECTED_FAILED_CHECKS.get(type(estimator).__name__, {})
+
+
+@parametrize_with_checks(ESTIMATORS, expected_failed_checks=_expected_failed_checks)
+def test_sklearn_compatible(estimator, check):
+    check(estimator)
+
+
+@pytest.mark.parametrize("estimator", ESTIMATORS, ids=lambda e: repr(e))
+def test_param_validation(estimator):
+    check_param_validation(type(estimator).__name__, estimator)
+
+
+@pytest.mark.parametrize("estimator", ESTIMATORS, ids=lambda e: repr(e))
+def test_transformer_output(estimator):
+    name = type(estimator).__name__
+    check_set_output_transform(name, estimator)
+    check_global_output_transform_pandas(name, estimator)
+    check_transformer_get_feature_names_out(name, estimator)
