@@ -28,9 +28,9 @@ class MultiIndexProjector(BaseMultiIndex):
     width : int, default=512
         Number of hidden neurons (even).
     loss : {"auto", "huber", "squared", "abs"}, default="auto"
-        Stage-1 loss (label preprocessing). ``"auto"`` runs each and keeps the
-        one whose weakest kept direction stands furthest above the noise edge
-        (there is no stage 2 to validate with).
+        Stage-1 loss (label preprocessing). ``"auto"`` picks the one whose
+        weakest direction stands furthest above its noise edge (see
+        :class:`MultiIndexNetRegressor`).
     huber_delta : float, default=1.0
         Huber threshold in units of the robust scale of ``y``.
     n_steps : int or "auto", default="auto"
@@ -76,8 +76,8 @@ class MultiIndexProjector(BaseMultiIndex):
     loss_ : str
         Stage-1 loss used.
     loss_scores_ : dict
-        Per candidate loss, minus the ratio of its weakest kept Ritz value to
-        the noise edge (smaller is better).
+        With ``loss="auto"``: ratio of the weakest kept Ritz value of each
+        candidate loss to its noise edge.
     spectrum_ : ndarray
         Ritz values on the top singular directions of the first layer.
     noise_level_ : float

@@ -5,7 +5,10 @@ import time
 
 
 class Progress:
-    """Prints one line per training event when ``verbose`` is positive.
+    """Prints progress lines when ``verbose`` is positive.
+
+    ``verbose=1`` prints every stage-1 step and every tenth refinement step,
+    ``verbose>=2`` every refinement step.
 
     The engine reports events through a callback; this turns them into the
     progress lines a user sees (stage-1 steps, stage-2 fit, refinement).
@@ -30,6 +33,8 @@ class Progress:
         elif event == "stage2_done":
             msg = f"stage 2 ({info['loss']}): alpha={info['alpha']:.3g}, GCV error={info['gcv']:.4g}"
         elif event == "refine_step":
+            if self.verbose < 2 and info["step"] % 10 != 1:
+                return
             msg = (f"refine step {info['step']}: train loss={info['train_loss']:.4g}, "
                    f"validation loss={info['val_loss']:.4g}, step size={info['step_size']:.3g}")
         elif event == "restart_done":

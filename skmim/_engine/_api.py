@@ -13,7 +13,14 @@ import torch
 from ._data import Samples
 from ._device import resolve_device, resolve_dtype
 from ._grassmann import grassmann_descent
-from ._layerwise import noise_level, ritz_values, second_moment_matrix, train_first_layer
+from ._layerwise import (
+    noise_level,
+    ritz_values,
+    second_moment_matrix,
+    second_moment_product,
+    top_right_singular,
+    train_first_layer,
+)
 from ._losses import Stage1Loss
 from ._ridge import fit_ridge
 
@@ -69,8 +76,7 @@ def _read_off(W, scores_samples, loss, n_components, max_components):
     d = W.shape[1]
     n = scores_samples.n_samples
     K = max(1, min(max_components, W.shape[0], d, n))
-    _, _, Vh = torch.linalg.svd(W, full_matrices=False)
-    probe = Vh[:K].T
+    probe, _ = top_right_singular(W, K)
     vals, _ = ritz_values(scores_samples, probe)
     spectrum = _numpy(vals)
     level = noise_level(loss.sample_scores(), scores_samples.weights, d)
@@ -78,7 +84,7 @@ def _read_off(W, scores_samples, loss, n_components, max_components):
         k = max(1, _count_above_noise(spectrum, level))
     else:
         k = n_components
-    return sign_flip(_numpy(Vh[:k].T)), k, spectrum, level
+    return sign_flip(_numpy(probe[:, :k])), k, spectrum, level
 
 
 SOLVERS = ("refined", "layerwise", "grassmann")
@@ -140,9 +146,9 @@ def fit_network(parts, *, solver="refined", losses=("huber",), device="cpu", dty
         stage 2 on ``stage2``); ``"refined"`` follows stage 1 by two-timescale
         Grassmannian descent; ``"grassmann"`` starts that descent at random.
     losses : tuple of str
-        Candidate stage-1 losses; the best by validation is kept (stage-2 GCV
-        for "layerwise", held-out loss after refinement for "refined", the
-        noise-edge ratio when there is nothing to validate with).
+        Candidate stage-1 losses. With several, :func:`select_loss` keeps the
+        one with the strongest spectral signal relative to its noise edge, and
+        stage 1 runs with that one only.
     **cfg
         Hyper-parameters (``width``, ``n_steps``, ``learning_rate``,
         ``weight_decay``, ``init_scale``, ``huber_delta``, ``n_components``,
@@ -187,6 +193,11 @@ def fit_network(parts, *, solver="refined", losses=("huber",), device="cpu", dty
     s1 = samples("stage1")
     s2 = samples("stage2") if solver == "layerwise" else None
     train, valid = (samples("train"), samples("valid")) if solver == "refined" else (None, None)
+    probe_scores = {}
+    if len(losses) > 1:
+        probe_scores = select_loss(s1, losses, cfg, seed)
+        if probe_scores:
+            losses = (max(probe_scores, key=lambda key: probe_scores[key]),)
     candidates = {}
     for name in losses:
         fit, state = _stage1(s1, name, cfg, seed, callback)
@@ -211,10 +222,43 @@ def fit_network(parts, *, solver="refined", losses=("huber",), device="cpu", dty
         return fit
     best = min(candidates, key=lambda key: candidates[key][0])
     _, fit, gen = candidates[best]
-    fit.selection = {name: float(score) for name, (score, _, _) in candidates.items()}
+    fit.selection = {name: float(score[1]) for name, score in probe_scores.items()}
     if solver == "refined" and final is not None:
         _final_stage2(fit, final, gen, cfg)
     return fit
+
+
+def select_loss(s1, losses, cfg, seed, n_iter=8, extra=8):
+    """Score each candidate stage-1 loss by its spectral signal-to-noise ratio.
+
+    A cheap randomized block power iteration (``max_components + extra``
+    vectors, ``n_iter`` steps) on each loss's ``Sigma_hat`` gives its leading
+    Ritz values; a loss scores ``(number of directions above the noise edge,
+    ratio of the weakest kept one to the edge)`` with ``k = n_components`` (or,
+    for "auto", the count above the edge). Costs ``O(n d (k + extra))`` per
+    step, far below one stage-1 step (``O(n d width)``). Returns a dict of
+    ``(count, ratio)`` per non-degenerate loss.
+    """
+    scores = {}
+    d = s1.n_features
+    p = max(1, min(cfg["max_components"] + extra, d, s1.n_samples))
+    for name in losses:
+        loss = Stage1Loss(name, s1.targets_host, s1.weights, cfg["huber_delta"])
+        if loss.is_degenerate:
+            continue
+        ss = s1.with_targets(loss.sample_scores())
+        gen = torch.Generator().manual_seed(int(seed))
+        V = torch.randn(d, p, generator=gen, dtype=torch.float64).to(s1.device, s1.dtype)
+        for _ in range(n_iter):
+            V, _ = torch.linalg.qr(second_moment_product(ss, V))
+        vals, _ = ritz_values(ss, V)
+        vals = _numpy(vals)[: cfg["max_components"]]
+        level = noise_level(loss.sample_scores(), s1.weights, d)
+        count = _count_above_noise(vals, level)
+        k = cfg["n_components"] or max(count, 1)
+        ratio = abs(vals[min(k, vals.size) - 1]) / level if level > 0 else 0.0
+        scores[name] = (min(count, k), float(ratio))
+    return scores
 
 
 def _final_stage2(fit, final, gen, cfg):
@@ -254,10 +298,9 @@ def _degenerate_fit(s1, s2, seed, dev, dt, cfg, loss_name):
     W = torch.cat([W, W]).to(dev, dt)
     W = W / W.norm(dim=1, keepdim=True)
     k = cfg["n_components"] or 1
-    _, _, Vh = torch.linalg.svd(W, full_matrices=False)
     fit = SubspaceFit(
         loss=loss_name,
-        subspace=sign_flip(_numpy(Vh[:k].T)),
+        subspace=sign_flip(_numpy(top_right_singular(W, k)[0])),
         n_components=k,
         spectrum=np.zeros(0),
         noise_level=0.0,
