@@ -43,6 +43,9 @@ STAGE1_CONSTRAINTS = {
     "max_iter": [Interval(numbers.Integral, 1, None, closed="left")],
     "n_iter_no_change": [Interval(numbers.Integral, 1, None, closed="left")],
     "n_init": [Interval(numbers.Integral, 1, None, closed="left")],
+    "sgd_learning_rate": [Interval(numbers.Real, 0, None, closed="neither"), StrOptions({"auto"})],
+    "sgd_weight_decay": [Interval(numbers.Real, 0, None, closed="left")],
+    "sgd_batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
     "random_state": ["random_state"],
     "verbose": ["verbose"],
 }
@@ -66,10 +69,11 @@ class BaseMultiIndex(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
     ``n_components_``, ``x_mean_`` and the scikit-learn ``n_features_in_``.
     """
 
-    def _validate_fit_input(self, X, y, sample_weight):
+    def _validate_fit_input(self, X, y, sample_weight, reset=True):
         """Validated float64 ``X``, ``y`` and positive weights (zero-weight rows dropped)."""
         X, y = validate_data(
-            self, X, y, dtype=[np.float64, np.float32], y_numeric=True, ensure_min_samples=2
+            self, X, y, dtype=[np.float64, np.float32], y_numeric=True, ensure_min_samples=2,
+            reset=reset,
         )
         check_finite_y(y)
         sw = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
@@ -99,11 +103,12 @@ class BaseMultiIndex(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             raise ValueError(f"n_components={k} must be <= width={self.width}.")
         return k
 
-    def _fit_engine(self, X, y, sw, outer):
+    def _fit_engine(self, X, y, sw, outer, state=None):
         """Split the samples, run the engine, set the common fitted attributes.
 
         ``outer`` asks for the outer layer (the regressor); the projector only
-        learns the subspace. Returns the engine's ``SubspaceFit``.
+        learns the subspace. ``state`` continues an SGD pass (``partial_fit``).
+        Returns the engine's ``SubspaceFit`` and the sizes of the split.
         """
         if self.width % 2:
             raise ValueError(
@@ -119,14 +124,15 @@ class BaseMultiIndex(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         device, dtype = device_info(self.device, self.dtype)
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         u = row_uniforms(X, y, seed)
-        x_mean = sw @ X / sw.sum()
+        x_mean = sw @ X / sw.sum() if state is None else self.x_mean_
         Xc = X - x_mean
 
         def part(mask):
             return Xc[mask], y[mask], sw[mask]
 
         parts = {"final": None, "stage2": None}
-        if solver == "layerwise":
+        staged = solver in ("layerwise", "sgd")
+        if staged:
             if outer:
                 masks = {"stage 2": upper_fraction(u, sw, 1.0 - self.stage1_fraction)}
                 masks["stage 1"] = ~masks["stage 2"]
@@ -149,7 +155,7 @@ class BaseMultiIndex(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             )
         first = masks.get("stage 1", masks.get("training"))
         k = self._check_n_components(d, int(first.sum()))
-        if solver == "layerwise":
+        if staged:
             parts["stage1"] = part(first)
             if outer:
                 parts["stage2"] = part(masks["stage 2"])
@@ -185,9 +191,14 @@ class BaseMultiIndex(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             max_iter=self.max_iter,
             patience=self.n_iter_no_change,
             n_init=self.n_init,
+            sgd_learning_rate=self.sgd_learning_rate,
+            sgd_weight_decay=self.sgd_weight_decay,
+            sgd_batch_size=self.sgd_batch_size,
+            compress=getattr(self, "compress_first_layer", False),
+            state=state,
         )
         n_above = int(np.sum(np.abs(fit.spectrum) > NOISE_MARGIN * fit.noise_level))
-        if solver != "grassmann":
+        if solver in ("layerwise", "refined"):
             self._warn_signal(fit.degenerate, n_above, int(first.sum()))
         self.x_mean_ = x_mean
         self.subspace_ = fit.subspace
@@ -197,8 +208,11 @@ class BaseMultiIndex(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         self.loss_scores_ = fit.selection
         self.spectrum_ = fit.spectrum
         self.noise_level_ = fit.noise_level
-        stage1_steps = 0 if (fit.degenerate or solver == "grassmann") else n_steps
-        self.n_iter_ = stage1_steps + fit.refine_iter
+        if solver == "sgd":
+            self.n_iter_ = int(fit.history["step"][-1]) if fit.history["step"] else 0
+        else:
+            stage1_steps = 0 if (fit.degenerate or solver == "grassmann") else n_steps
+            self.n_iter_ = stage1_steps + fit.refine_iter
         self.history_ = fit.history
         self.refine_history_ = fit.refine_history
         self.device_ = str(device)

@@ -37,6 +37,9 @@ class Progress:
                 return
             msg = (f"refine step {info['step']}: train loss={info['train_loss']:.4g}, "
                    f"validation loss={info['val_loss']:.4g}, step size={info['step_size']:.3g}")
+        elif event == "sgd_record":
+            msg = (f"sgd step {info['step']}: loss={info['loss']:.4g}, "
+                   f"mass outside subspace={info['mass_outside']:.3f}")
         elif event == "restart_done":
             msg = f"random start {info['start']}: best validation loss={info['val_loss']:.4g}"
         else:

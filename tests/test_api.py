@@ -256,3 +256,22 @@ def test_pure_noise_warns():
     X, y = rng.standard_normal((400, 40)), rng.standard_normal(400)
     with pytest.warns(SubspaceWarning, match="no direction above the noise level"):
         MultiIndexProjector(solver="layerwise", loss="huber", width=64, random_state=0).fit(X, y)
+
+
+def test_partial_fit_continues_sgd_pass():
+    problem = GaussianMultiIndex(32, "tanh", noise=0.1, random_state=0)
+    model = MultiIndexNetRegressor(solver="sgd", n_components=1, width=64, random_state=0)
+    for i in range(3):
+        X, y = problem.sample(512, random_state=10 + i)
+        model.partial_fit(X, y)
+    assert model.n_iter_ == model.history_["step"][-1] > 512
+    from skmim.metrics import subspace_distance
+
+    assert subspace_distance(model.subspace_, problem.subspace) < 0.3
+    with pytest.raises(ValueError, match="features"):
+        model.partial_fit(X[:, :5], y)
+
+
+def test_partial_fit_only_for_sgd():
+    assert not hasattr(MultiIndexNetRegressor(), "partial_fit")
+    assert hasattr(MultiIndexNetRegressor(solver="sgd"), "partial_fit")

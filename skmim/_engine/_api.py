@@ -23,6 +23,7 @@ from ._layerwise import (
 )
 from ._losses import Stage1Loss
 from ._ridge import fit_ridge
+from ._sgd import gap_components, init_sgd_network, sgd_pass
 
 # Ritz values above NOISE_MARGIN times the predicted noise edge count as signal.
 NOISE_MARGIN = 1.25
@@ -87,7 +88,7 @@ def _read_off(W, scores_samples, loss, n_components, max_components):
     return sign_flip(_numpy(probe[:, :k])), k, spectrum, level
 
 
-SOLVERS = ("refined", "layerwise", "grassmann")
+SOLVERS = ("refined", "layerwise", "grassmann", "sgd")
 
 
 def _stage1(s1, name, cfg, seed, callback):
@@ -141,10 +142,12 @@ def fit_network(parts, *, solver="refined", losses=("huber",), device="cpu", dty
         training), ``"stage2"`` (outer layer of the layer-wise solver, or None),
         ``"train"`` / ``"valid"`` (refinement and its stopping rule) and
         ``"final"`` (outer layer after a refinement, or None).
-    solver : {"refined", "layerwise", "grassmann"}
+    solver : {"refined", "layerwise", "grassmann", "sgd"}
         ``"layerwise"`` is the published algorithm (stage 1 on ``stage1``,
         stage 2 on ``stage2``); ``"refined"`` follows stage 1 by two-timescale
-        Grassmannian descent; ``"grassmann"`` starts that descent at random.
+        Grassmannian descent; ``"grassmann"`` starts that descent at random;
+        ``"sgd"`` is one pass of online SGD with weight decay on ``stage1``,
+        then the ridge outer layer on ``stage2``.
     losses : tuple of str
         Candidate stage-1 losses. With several, :func:`select_loss` keeps the
         one with the strongest spectral signal relative to its noise edge, and
@@ -172,6 +175,8 @@ def fit_network(parts, *, solver="refined", losses=("huber",), device="cpu", dty
         return out
 
     final = samples("final")
+    if solver == "sgd":
+        return _fit_sgd(parts, dict(cfg, batch_size=batch_size), dev, dt, seed, callback)
     if solver == "grassmann":
         train, valid = samples("train"), samples("valid")
         d = parts["train"][0].shape[1]
@@ -225,6 +230,61 @@ def fit_network(parts, *, solver="refined", losses=("huber",), device="cpu", dty
     fit.selection = {name: float(score[1]) for name, score in probe_scores.items()}
     if solver == "refined" and final is not None:
         _final_stage2(fit, final, gen, cfg)
+    return fit
+
+
+def _fit_sgd(parts, cfg, dev, dt, seed, callback):
+    """Online SGD with weight decay on the first layer, then the ridge outer layer.
+
+    ``cfg["state"]`` (``(W, b, history)`` as NumPy, or None) continues an
+    earlier pass: this is what ``partial_fit`` uses.
+    """
+    X1, y1, w1 = parts["stage1"]
+    d = X1.shape[1]
+    width = cfg["width"]
+    gen = torch.Generator().manual_seed(int(seed))
+    W, b, a = init_sgd_network(width, d, gen, dev, dt)
+    history, offset = None, 0
+    if cfg.get("state") is not None:
+        W0, b0, history = cfg["state"]
+        W = torch.as_tensor(W0).to(dev, dt)
+        b = torch.as_tensor(b0).to(dev, dt)
+        history = {key: list(val) for key, val in history.items()}
+        offset = history["step"][-1] if history["step"] else 0
+    lr = cfg["sgd_learning_rate"]
+    if lr == "auto":
+        lr = 0.5 / d  # per sample; the mini-batch gradient is a mean
+    batch = int(cfg["sgd_batch_size"])
+    stream = Samples(X1, y1, w1, dev, dt, batch)
+    track = cfg["n_components"] or cfg["max_components"]
+    W, history = sgd_pass(
+        stream, W, b, a,
+        learning_rate=lr * batch,
+        weight_decay=cfg["sgd_weight_decay"],
+        track_components=track,
+        history=history,
+        step_offset=offset,
+        callback=None if callback is None else (lambda rec: callback("sgd_record", rec)),
+    )
+    V, s = top_right_singular(W, min(cfg["max_components"], d, width))
+    s = _numpy(s)
+    k = cfg["n_components"] or gap_components(s, cfg["max_components"])
+    fit = SubspaceFit(loss="squared", subspace=sign_flip(_numpy(V[:, :k])), n_components=k,
+                      spectrum=s[: cfg["max_components"]], noise_level=0.0, degenerate=False,
+                      first_layer=_numpy(W), history=history)
+    if parts.get("stage2") is not None:
+        X2, y2, w2 = parts["stage2"]
+        D = W
+        if cfg["compress"]:
+            Vk = V[:, :k]
+            D = (W @ Vk) @ Vk.T
+        res = fit_ridge(Samples(X2, y2, w2, dev, dt, cfg["batch_size"]), D, b, cfg["activation"],
+                        cfg["alpha"])
+        fit.directions, fit.biases = _numpy(D), _numpy(b)
+        fit.coef, fit.intercept = res["coef"].cpu().numpy(), float(res["intercept"])
+        fit.alpha, fit.gcv = res["alpha"], res["gcv"]
+    else:
+        fit.biases = _numpy(b)
     return fit
 
 
