@@ -53,8 +53,10 @@ def subspace_distance(A, B):
     if QA.shape[0] != QB.shape[0]:
         raise ValueError(f"A and B live in different dimensions: {QA.shape[0]} and {QB.shape[0]}.")
     ka, kb = QA.shape[1], QB.shape[1]
-    overlap = np.sum((QA.T @ QB) ** 2)
-    return float(np.sqrt(max(ka + kb - 2.0 * overlap, 0.0) / (ka + kb)))
+    # |P_A - P_B|_F^2 = |k_A - k_B| + 2 sum_i sin^2(theta_i), with the principal
+    # angles from scipy (accurate for small angles, unlike 1 - cos^2)
+    sines = np.sin(subspace_angles(QA, QB))
+    return float(np.sqrt((abs(ka - kb) + 2.0 * np.sum(sines**2)) / (ka + kb)))
 
 
 def principal_angles(A, B):

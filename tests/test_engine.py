@@ -1,0 +1,137 @@
+"""The torch engine against independent computations of the same quantities."""
+
+import numpy as np
+import pytest
+import torch
+
+from skmim._engine._data import Samples
+from skmim._engine._device import resolve_device, resolve_dtype
+from skmim._engine._grassmann import HermiteBasis, fit_link, multi_indices
+from skmim._engine._layerwise import train_first_layer
+from skmim._engine._losses import Stage1Loss, huber_location, weighted_quantile
+from skmim._engine._network import symmetric_init
+from skmim._engine._ridge import fit_ridge
+from skmim._links import hermite
+
+CPU = torch.device("cpu")
+F64 = torch.float64
+
+
+def test_stage1_gradient_descent_is_power_iteration():
+    # With weight decay 1/lr and tiny weights, each GD step on the network maps
+    # every neuron w to +-Sigma_l w (spec section 3): compare with explicit
+    # normalized power iteration on Sigma_l = E[l'(0, y) x x^T].
+    rng = np.random.RandomState(0)
+    n, d, m, T = 500, 12, 8, 3
+    X = rng.standard_normal((n, d))
+    y = X[:, 0] ** 2 - X[:, 1] * X[:, 2] + 0.1 * rng.standard_normal(n)
+    w = np.ones(n)
+    loss = Stage1Loss("squared", y, w)
+    samples = Samples(X, loss.centered_targets, w, CPU, F64)
+    W, _ = train_first_layer(samples, loss, width=m, n_steps=T, learning_rate=0.7,
+                             weight_decay=1 / 0.7, init_scale=1e-5,
+                             generator=torch.Generator().manual_seed(3), track_components=2)
+    W0, _ = symmetric_init(m, d, 1e-5, torch.Generator().manual_seed(3), CPU, F64)
+    Sigma = -(X.T * loss.centered_targets) @ X / n  # l'(0, y) = -(y - mean)
+    V = W0.numpy().copy()
+    for _ in range(T):
+        V = V @ Sigma
+        V /= np.linalg.norm(V, axis=1, keepdims=True)
+    cos = np.abs(np.sum(V * W.numpy(), axis=1))
+    np.testing.assert_allclose(cos, 1.0, atol=1e-6)
+
+
+def test_ridge_matches_sklearn_and_gcv_matches_brute_force():
+    from sklearn.linear_model import Ridge
+
+    rng = np.random.RandomState(1)
+    n, d, m = 200, 5, 20
+    X = rng.standard_normal((n, d))
+    y = np.sin(X[:, 0]) + 0.1 * rng.standard_normal(n)
+    w = rng.randint(1, 4, size=n).astype(float)
+    D = torch.as_tensor(rng.standard_normal((m, d)))
+    b = torch.as_tensor(rng.standard_normal(m))
+    res = fit_ridge(Samples(X, y, w, CPU, F64), D, b, "relu")
+    F = np.maximum(X @ D.numpy().T + b.numpy(), 0)
+    ref = Ridge(alpha=res["alpha"] * w.sum()).fit(F, y, sample_weight=w)
+    np.testing.assert_allclose(res["coef"].numpy(), ref.coef_, rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(res["intercept"], ref.intercept_, rtol=1e-8)
+    # GCV by its definition, on the equivalent repeated data
+    Fr, yr = np.repeat(F, w.astype(int), axis=0), np.repeat(y, w.astype(int))
+    Fc, yc = Fr - Fr.mean(0), yr - yr.mean()
+    N = len(yr)
+    H = Fc @ np.linalg.solve(Fc.T @ Fc + res["alpha"] * N * np.eye(m), Fc.T)
+    rss = np.sum((yc - H @ yc) ** 2)
+    df = np.trace(H) + 1
+    np.testing.assert_allclose(res["gcv"], rss / N / (1 - df / N) ** 2, rtol=1e-6)
+
+
+def test_hermite_basis_orthonormal_and_gradients():
+    basis = HermiteBasis(2, 3, CPU, F64)
+    assert basis.size == len(multi_indices(2, 3)) == 10
+    # Gauss-Hermite quadrature (probabilists') for E over N(0, I_2)
+    x, wq = np.polynomial.hermite_e.hermegauss(12)
+    wq = wq / wq.sum()
+    Z = torch.as_tensor(np.array([[a, c] for a in x for c in x]))
+    weights = torch.as_tensor(np.array([p * q for p in wq for q in wq]))
+    Phi = basis.values(Z)
+    gram = (Phi * weights[:, None]).T @ Phi
+    np.testing.assert_allclose(gram.numpy(), np.eye(10), atol=1e-10)
+    np.testing.assert_allclose(Phi[:, basis.alpha.tolist().index([3, 0])].numpy(),
+                               hermite(3, Z[:, 0].numpy()), atol=1e-12)
+    Zg = torch.randn(7, 2, dtype=F64, requires_grad=True)
+    Phi, dPhi = basis.values_and_gradients(Zg.detach())
+    for j in range(basis.size):
+        (g,) = torch.autograd.grad(basis.values(Zg)[:, j].sum(), Zg)
+        np.testing.assert_allclose(dPhi[:, j, :].numpy(), g.numpy(), atol=1e-10)
+
+
+def test_link_fit_recovers_polynomial():
+    rng = np.random.RandomState(2)
+    X = rng.standard_normal((2000, 4))
+    V = torch.eye(4, dtype=F64)[:, :2]
+    y = hermite(2, X[:, 0]) - 0.5 * X[:, 0] * X[:, 1] + 0.3
+    basis = HermiteBasis(2, 2, CPU, F64)
+    coef, _, gcv = fit_link(Samples(X, y, np.ones(2000), CPU, F64), V, basis)
+    pred = basis.values(torch.as_tensor(X) @ V) @ coef
+    np.testing.assert_allclose(pred.numpy(), y, atol=1e-3)
+    assert gcv < 1e-5
+
+
+def test_huber_location_minimises_huber_loss():
+    from scipy.optimize import minimize_scalar
+
+    rng = np.random.RandomState(3)
+    y = np.concatenate([rng.standard_normal(200), 8 + rng.standard_normal(20)])
+    w = rng.rand(220)
+    delta = 0.7
+    c = huber_location(y, w, delta)
+
+    def obj(t):
+        r = np.abs(y - t)
+        return np.sum(w * np.where(r <= delta, 0.5 * r**2, delta * (r - 0.5 * delta)))
+
+    ref = minimize_scalar(obj, bounds=(-5, 10), method="bounded", options={"xatol": 1e-12})
+    assert abs(c - ref.x) < 1e-6
+
+
+def test_weighted_quantile_equals_repetition():
+    rng = np.random.RandomState(4)
+    v = rng.standard_normal(30)
+    w = rng.randint(1, 5, size=30)
+    rep = np.repeat(v, w)
+    for q in (0.1, 0.5, 0.9):
+        assert weighted_quantile(v, w.astype(float), q) == weighted_quantile(rep, np.ones(rep.size), q)
+
+
+def test_device_and_dtype_resolution():
+    assert resolve_device("cpu") == CPU
+    assert resolve_dtype("auto", CPU) == F64
+    assert resolve_dtype("float32", CPU) == torch.float32
+    with pytest.raises(ValueError, match="not supported"):
+        resolve_dtype("float16", CPU)
+    with pytest.raises(ValueError, match="not a valid torch device|not supported"):
+        resolve_device("tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="CUDA is not available"):
+            resolve_device("cuda")
