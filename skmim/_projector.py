@@ -34,7 +34,7 @@ class MultiIndexProjector(BaseMultiIndex):
     huber_delta : float, default=1.0
         Huber threshold in units of the robust scale of ``y``.
     n_steps : int or "auto", default="auto"
-        Stage-1 gradient steps; ``"auto"`` is ``ceil(2 sqrt(log d))``.
+        Stage-1 gradient steps; ``"auto"`` is ``round(1.5 sqrt(log d))``.
     learning_rate : float, default=1.0
         Stage-1 step size.
     weight_decay : float or None, default=None
