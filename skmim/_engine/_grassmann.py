@@ -19,7 +19,7 @@ import math
 import numpy as np
 import torch
 
-from ._data import Samples  # noqa: F401  (type of the ``train`` and ``valid`` arguments)
+from ._ridge import ridge_gcv
 
 LINK_ALPHA_GRID = np.logspace(-6.0, 2.0, 17)
 
@@ -75,48 +75,14 @@ class HermiteBasis:
 def fit_link(samples, V, basis, alpha=None):
     """Ridge fit of the link on ``Phi(V^T x)``, penalty by GCV (constant unpenalized).
 
-    Returns ``(coef, alpha, gcv)`` with ``coef`` of shape (B,).
+    Returns ``(coef, alpha, gcv)`` with ``coef`` of shape (B,); the intercept
+    is folded into the coefficient of the constant basis function ``h_0 = 1``.
     """
-    B = basis.size
-    sw = samples.weight_sum
-    G = torch.zeros(B, B, dtype=torch.float64, device=samples.device)
-    Fy = torch.zeros(B, dtype=torch.float64, device=samples.device)
-    sF = torch.zeros(B, dtype=torch.float64, device=samples.device)
-    sy = yy = 0.0
-    for Xc, yc, wc in samples:
-        Phi = basis.values(Xc @ V)
-        wPhi = wc[:, None] * Phi
-        G += (Phi.T @ wPhi).double()
-        Fy += (wPhi.T @ yc).double()
-        sF += wPhi.sum(0).double()
-        sy += float((wc * yc).sum())
-        yy += float((wc * yc * yc).sum())
-    # centre (the constant basis function plays the intercept)
-    mF, my = sF / sw, sy / sw
-    Gc = G - sw * torch.outer(mF, mF)
-    Fyc = Fy - sw * mF * my
-    yyc = max(yy - sw * my * my, 0.0)
-    s, Q = torch.linalg.eigh(0.5 * (Gc + Gc.T))
-    s = s.clamp_min(0.0)
-    c = Q.T @ Fyc
-    scale = float(s.sum()) / max(B - 1, 1) / sw
-    grid = np.array([alpha]) if alpha is not None else max(scale, 1e-300) * LINK_ALPHA_GRID
-    best = (np.inf, grid[-1])
-    for al in grid:
-        lam = al * sw
-        den = s + lam
-        rss = yyc - float((c * c * (s + 2 * lam) / (den * den)).sum())
-        df = float((s / den).sum()) + 1.0
-        g = np.inf if df >= sw else (max(rss, 0.0) / sw) / (1 - df / sw) ** 2
-        if g < best[0]:
-            best = (g, al)
-    lam = best[1] * sw
-    coef = Q @ (c / (s + lam))
-    coef = coef.to(V.dtype)
-    intercept = my - float(mF.to(V.dtype) @ coef)
-    coef = coef.clone()
-    coef[0] += intercept  # basis function 0 is the constant h_0 = 1
-    return coef, float(best[1]), float(best[0])
+    res = ridge_gcv(samples, lambda X: basis.values(X @ V), basis.size, alpha,
+                    grid=LINK_ALPHA_GRID)
+    coef = res["coef"].to(V.dtype).clone()
+    coef[0] += res["intercept"]
+    return coef, res["alpha"], res["gcv"]
 
 
 def link_loss(samples, V, basis, coef):

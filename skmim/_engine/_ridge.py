@@ -21,17 +21,17 @@ def features(X, directions, biases, activation):
     return ACTIVATIONS[activation](X @ directions.T + biases)
 
 
-def _sufficient_statistics(samples, directions, biases, activation):
-    m = directions.shape[0]
+def _sufficient_statistics(samples, feature_fn, n_features):
+    dev = samples.device
     acc = {
-        "sF": torch.zeros(m, dtype=torch.float64, device=samples.device),
-        "G": torch.zeros(m, m, dtype=torch.float64, device=samples.device),
-        "Fy": torch.zeros(m, dtype=torch.float64, device=samples.device),
+        "sF": torch.zeros(n_features, dtype=torch.float64, device=dev),
+        "G": torch.zeros(n_features, n_features, dtype=torch.float64, device=dev),
+        "Fy": torch.zeros(n_features, dtype=torch.float64, device=dev),
         "sy": 0.0,
         "yy": 0.0,
     }
     for Xc, yc, wc in samples:
-        Fc = features(Xc, directions, biases, activation)
+        Fc = feature_fn(Xc)
         wF = wc[:, None] * Fc
         acc["sF"] += wF.sum(0).double()
         acc["G"] += (Fc.T @ wF).double()
@@ -41,17 +41,22 @@ def _sufficient_statistics(samples, directions, biases, activation):
     return acc
 
 
-def fit_ridge(samples, directions, biases, activation, alpha=None):
-    """Fit the outer layer; ``alpha=None`` chooses it by GCV on ``ALPHA_GRID``.
+def ridge_gcv(samples, feature_fn, n_features, alpha=None, grid=ALPHA_GRID):
+    """Weighted ridge regression of the targets on ``feature_fn(X)``, with intercept.
+
+    ``alpha`` is the penalty per unit weight (the objective is
+    ``sum_i w_i (f_i - y_i)^2 / (2 sum_i w_i) + alpha |coef|^2 / 2``); ``None``
+    picks it on ``grid`` (relative to the mean variance of the non-constant
+    features) by generalized cross-validation, all from one eigendecomposition
+    of the centred Gram matrix.
 
     Returns
     -------
-    dict with ``coef`` (m,), ``intercept``, ``alpha`` (per-sample penalty),
-    ``gcv`` (GCV mean squared error at the chosen alpha), ``alphas`` and
-    ``gcv_path`` (the grid and its GCV values; a single point for a given alpha).
+    dict with ``coef`` (n_features,), ``intercept``, ``alpha``, ``gcv`` (GCV
+    mean squared error at the chosen alpha), ``alphas`` and ``gcv_path``.
     """
     sw = samples.weight_sum
-    acc = _sufficient_statistics(samples, directions, biases, activation)
+    acc = _sufficient_statistics(samples, feature_fn, n_features)
     mF = acc["sF"] / sw
     my = acc["sy"] / sw
     G = acc["G"] - sw * torch.outer(mF, mF)
@@ -61,9 +66,10 @@ def fit_ridge(samples, directions, biases, activation, alpha=None):
     s, Q = torch.linalg.eigh(G)
     s = torch.clamp(s, min=0.0)
     c = Q.T @ Fy
-    m = directions.shape[0]
-    scale = float(s.sum()) / (m * sw) if float(s.sum()) > 0 else 1.0
-    alphas = np.array([alpha], dtype=float) if alpha is not None else scale * ALPHA_GRID
+    diag = torch.diagonal(G)
+    active = max(int((diag > 1e-12 * float(diag.max().clamp_min(1e-300))).sum()), 1)
+    scale = float(s.sum()) / (active * sw) if float(s.sum()) > 0 else 1.0
+    alphas = np.array([alpha], dtype=float) if alpha is not None else scale * grid
     gcv = np.empty(alphas.size)
     for i, al in enumerate(alphas):
         lam = al * sw
@@ -86,3 +92,9 @@ def fit_ridge(samples, directions, biases, activation, alpha=None):
         "alphas": alphas,
         "gcv_path": gcv,
     }
+
+
+def fit_ridge(samples, directions, biases, activation, alpha=None):
+    """Fit the outer layer on ``activation(X directions^T + biases)`` (see ``ridge_gcv``)."""
+    return ridge_gcv(samples, lambda X: features(X, directions, biases, activation),
+                     directions.shape[0], alpha)
