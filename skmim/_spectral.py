@@ -112,7 +112,7 @@ class SpectralProjector(BaseMultiIndex):
                                     batch_size=self.batch_size)
             basis, kk, vals, level, degenerate = res
             score = abs(vals[kk - 1]) / level if level > 0 else -np.inf
-            if best is None or score > best[0]:
+            if best is None or score > best[0] * (1 + 1e-9):  # ties keep the first
                 best = (score, loss, res)
         _, loss, (basis, kk, vals, level, degenerate) = best
         n_above = int(np.sum(np.abs(vals) > NOISE_MARGIN * level))

@@ -202,7 +202,11 @@ def fit_network(parts, *, solver="refined", losses=("huber",), device="cpu", dty
     if len(losses) > 1:
         probe_scores = select_loss(s1, losses, cfg, seed)
         if probe_scores:
-            losses = (max(probe_scores, key=lambda key: probe_scores[key]),)
+            # the first candidate within a relative 1e-9 of the best (ties,
+            # e.g. labels with three values, must not hinge on rounding)
+            top = max(probe_scores.values())
+            losses = tuple(name for name, (count, ratio) in probe_scores.items()
+                           if count == top[0] and ratio >= top[1] * (1 - 1e-9))[:1]
     candidates = {}
     for name in losses:
         fit, state = _stage1(s1, name, cfg, seed, callback)

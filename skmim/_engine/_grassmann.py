@@ -22,6 +22,7 @@ import torch
 from ._ridge import ridge_gcv
 
 LINK_ALPHA_GRID = np.logspace(-6.0, 2.0, 17)
+_RTOL = 1e-9
 
 
 def multi_indices(k, degree):
@@ -79,7 +80,7 @@ def fit_link(samples, V, basis, alpha=None):
     is folded into the coefficient of the constant basis function ``h_0 = 1``.
     """
     res = ridge_gcv(samples, lambda X: basis.values(X @ V), basis.size, alpha,
-                    grid=LINK_ALPHA_GRID)
+                    grid=LINK_ALPHA_GRID, n_varying=basis.size - 1)
     coef = res["coef"].to(V.dtype).clone()
     coef[0] += res["intercept"]
     return coef, res["alpha"], res["gcv"]
@@ -164,7 +165,9 @@ def grassmann_descent(
         coef, link_alpha, _ = fit_link(train, V, basis)
         loss, G = _loss_and_gradient(train, V, basis, coef)
         val = link_loss(valid, V, basis, coef) if valid is not None else loss
-        if val < best[0]:
+        # decisions use a relative tolerance far above rounding, so that sums
+        # taken in another order (weights vs repeated rows) decide the same way
+        if val < best[0] - _RTOL * abs(best[0]) or not np.isfinite(best[0]):
             best, since_best = (val, V, coef), 0
         else:
             since_best += 1
@@ -175,7 +178,7 @@ def grassmann_descent(
         V_new = V
         for _ in range(40):
             cand = retract(V - eta * G)
-            if link_loss(train, cand, basis, coef) <= loss - 1e-4 * eta * gnorm2:
+            if link_loss(train, cand, basis, coef) <= loss - 1e-4 * eta * gnorm2 - _RTOL * abs(loss):
                 V_new = cand
                 break
             eta *= 0.5

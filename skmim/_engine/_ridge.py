@@ -41,14 +41,14 @@ def _sufficient_statistics(samples, feature_fn, n_features):
     return acc
 
 
-def ridge_gcv(samples, feature_fn, n_features, alpha=None, grid=ALPHA_GRID):
+def ridge_gcv(samples, feature_fn, n_features, alpha=None, grid=ALPHA_GRID, n_varying=None):
     """Weighted ridge regression of the targets on ``feature_fn(X)``, with intercept.
 
     ``alpha`` is the penalty per unit weight (the objective is
     ``sum_i w_i (f_i - y_i)^2 / (2 sum_i w_i) + alpha |coef|^2 / 2``); ``None``
-    picks it on ``grid`` (relative to the mean variance of the non-constant
-    features) by generalized cross-validation, all from one eigendecomposition
-    of the centred Gram matrix.
+    picks it on ``grid`` (relative to the mean variance of the ``n_varying``
+    non-constant features, default all) by generalized cross-validation, all
+    from one eigendecomposition of the centred Gram matrix.
 
     Returns
     -------
@@ -66,9 +66,8 @@ def ridge_gcv(samples, feature_fn, n_features, alpha=None, grid=ALPHA_GRID):
     s, Q = torch.linalg.eigh(G)
     s = torch.clamp(s, min=0.0)
     c = Q.T @ Fy
-    diag = torch.diagonal(G)
-    active = max(int((diag > 1e-12 * float(diag.max().clamp_min(1e-300))).sum()), 1)
-    scale = float(s.sum()) / (active * sw) if float(s.sum()) > 0 else 1.0
+    n_varying = n_features if n_varying is None else n_varying
+    scale = float(s.sum()) / (max(n_varying, 1) * sw) if float(s.sum()) > 0 else 1.0
     alphas = np.array([alpha], dtype=float) if alpha is not None else scale * grid
     gcv = np.empty(alphas.size)
     for i, al in enumerate(alphas):
@@ -77,7 +76,11 @@ def ridge_gcv(samples, feature_fn, n_features, alpha=None, grid=ALPHA_GRID):
         rss = yy - float((c * c * (s + 2.0 * lam) / (denom * denom)).sum())
         df = float((s / denom).sum()) + 1.0
         gcv[i] = np.inf if df >= sw else (max(rss, 0.0) / sw) / (1.0 - df / sw) ** 2
-    best = int(np.argmin(gcv)) if np.any(np.isfinite(gcv)) else alphas.size - 1
+    if np.any(np.isfinite(gcv)):
+        # first alpha within a relative 1e-9 of the minimum: robust to rounding
+        best = int(np.flatnonzero(gcv <= np.min(gcv) * (1 + 1e-9) + 1e-300)[0])
+    else:
+        best = alphas.size - 1
     lam = alphas[best] * sw
     if lam > 0:
         coef = Q @ (c / (s + lam))
