@@ -93,7 +93,7 @@ SOLVERS = ("refined", "layerwise", "grassmann", "sgd")
 
 def _stage1(s1, name, cfg, seed, callback):
     """Stage 1 with one loss; None when its targets are constant."""
-    loss = Stage1Loss(name, s1.targets_host, s1.weights, cfg["huber_delta"])
+    loss = Stage1Loss(name, s1.targets, s1.weights, cfg["huber_delta"])
     if loss.is_degenerate:
         return None, None
     gen = torch.Generator().manual_seed(int(seed))
@@ -151,7 +151,8 @@ def fit_network(parts, *, solver="refined", losses=("huber",), device="cpu", dty
     losses : tuple of str
         Candidate stage-1 losses. With several, :func:`select_loss` keeps the
         one with the strongest spectral signal relative to its noise edge, and
-        stage 1 runs with that one only.
+        stage 1 runs with that one only (``SubspaceFit.selection`` holds the
+        scores).
     **cfg
         Hyper-parameters (``width``, ``n_steps``, ``learning_rate``,
         ``weight_decay``, ``init_scale``, ``huber_delta``, ``n_components``,
@@ -166,73 +167,79 @@ def fit_network(parts, *, solver="refined", losses=("huber",), device="cpu", dty
     """
     dev, dt = device_info(device, dtype)
 
+    cache = {}
+
     def samples(key):
+        """The part ``key`` on the device (parts given twice are moved once)."""
         if parts.get(key) is None:
             return None
-        X, y, w = parts[key]
-        out = Samples(X, y, w, dev, dt, batch_size)
-        out.targets_host = np.asarray(y, dtype=np.float64)
-        return out
+        if id(parts[key]) not in cache:
+            cache[id(parts[key])] = Samples(*parts[key], dev, dt, batch_size)
+        return cache[id(parts[key])]
 
-    final = samples("final")
     if solver == "sgd":
         return _fit_sgd(parts, dict(cfg, batch_size=batch_size), dev, dt, seed, callback)
     if solver == "grassmann":
-        train, valid = samples("train"), samples("valid")
-        d = parts["train"][0].shape[1]
-        gen = torch.Generator().manual_seed(int(seed))
-        fit, best = None, np.inf
-        for start in range(cfg["n_init"]):
-            V0 = torch.randn(d, cfg["n_components"], generator=gen, dtype=torch.float64)
-            trial = SubspaceFit(loss="squared", subspace=None, n_components=cfg["n_components"],
-                                spectrum=np.zeros(0), noise_level=0.0, degenerate=False)
-            score = _refine(trial, V0.to(dev, dt), train, valid, cfg, callback)
-            if callback is not None:
-                callback("restart_done", {"start": start + 1, "val_loss": score})
-            if fit is None or score < best:
-                fit, best = trial, score
-        fit.selection = {"squared": best}
+        return _fit_grassmann(samples("train"), samples("valid"), samples("final"), cfg, seed,
+                              callback)
+    s1 = samples("stage1")
+    name, scores = _choose_loss(s1, losses, cfg, seed)
+    fit, state = _stage1(s1, name, cfg, seed, callback) if name else (None, None)
+    if fit is None:
+        other = samples("stage2") if solver == "layerwise" else samples("final")
+        return _degenerate_fit(s1, other, seed, dev, dt, cfg, losses[0])
+    W, gen = state
+    fit.selection = scores
+    if solver == "refined":
+        _refine(fit, torch.as_tensor(fit.subspace).to(dev, dt), samples("train"),
+                samples("valid"), cfg, callback)
+        final = samples("final")
         if final is not None:
             _final_stage2(fit, final, gen, cfg)
-        return fit
-    s1 = samples("stage1")
-    s2 = samples("stage2") if solver == "layerwise" else None
-    train, valid = (samples("train"), samples("valid")) if solver == "refined" else (None, None)
-    probe_scores = {}
-    if len(losses) > 1:
-        probe_scores = select_loss(s1, losses, cfg, seed)
-        if probe_scores:
-            # the first candidate within a relative 1e-9 of the best (ties,
-            # e.g. labels with three values, must not hinge on rounding)
-            top = max(probe_scores.values())
-            losses = tuple(name for name, (count, ratio) in probe_scores.items()
-                           if count == top[0] and ratio >= top[1] * (1 - 1e-9))[:1]
-    candidates = {}
-    for name in losses:
-        fit, state = _stage1(s1, name, cfg, seed, callback)
-        if fit is None:
-            continue
-        W, gen = state
-        if solver == "refined":
-            V0 = torch.as_tensor(fit.subspace).to(dev, dt)
-            score = _refine(fit, V0, train, valid, cfg, callback)
-        elif s2 is not None:
-            _stage2(fit, W, s2, gen, cfg["stage2_directions"], cfg["activation"],
-                    cfg["bias_scale"], cfg["alpha"])
-            score = fit.gcv
-            if callback is not None:
-                callback("stage2_done", {"loss": name, "gcv": fit.gcv, "alpha": fit.alpha})
-        else:
-            k = fit.n_components
-            score = -abs(fit.spectrum[k - 1]) / fit.noise_level if k <= fit.spectrum.size else 0.0
-        candidates[name] = (score, fit, gen)
-    if not candidates:
-        fit = _degenerate_fit(s1, s2 if solver == "layerwise" else final, seed, dev, dt, cfg, losses[0])
-        return fit
-    best = min(candidates, key=lambda key: candidates[key][0])
-    _, fit, gen = candidates[best]
-    fit.selection = {name: float(score[1]) for name, score in probe_scores.items()}
-    if solver == "refined" and final is not None:
+    elif parts.get("stage2") is not None:
+        _stage2(fit, W, samples("stage2"), gen, cfg["stage2_directions"], cfg["activation"],
+                cfg["bias_scale"], cfg["alpha"])
+        if callback is not None:
+            callback("stage2_done", {"loss": name, "gcv": fit.gcv, "alpha": fit.alpha})
+    return fit
+
+
+def _choose_loss(s1, losses, cfg, seed):
+    """The stage-1 loss to train with, and the probe scores of the candidates.
+
+    With one candidate, that one (None if its targets are constant). With
+    several, the first whose :func:`select_loss` score is within a relative
+    1e-9 of the best (ties, e.g. labels with three values, must not hinge on
+    rounding); None when every candidate is degenerate.
+    """
+    if len(losses) == 1:
+        loss = Stage1Loss(losses[0], s1.targets, s1.weights, cfg["huber_delta"])
+        return (None if loss.is_degenerate else losses[0]), {}
+    scores = select_loss(s1, losses, cfg, seed)
+    if not scores:
+        return None, {}
+    top = max(scores.values())
+    name = next(name for name, (count, ratio) in scores.items()
+                if count == top[0] and ratio >= top[1] * (1 - 1e-9))
+    return name, {key: float(ratio) for key, (_, ratio) in scores.items()}
+
+
+def _fit_grassmann(train, valid, final, cfg, seed, callback):
+    """Two-timescale descent from ``n_init`` random starts; the best on ``valid`` kept."""
+    d = train.n_features
+    gen = torch.Generator().manual_seed(int(seed))
+    fit, best = None, np.inf
+    for start in range(cfg["n_init"]):
+        V0 = torch.randn(d, cfg["n_components"], generator=gen, dtype=torch.float64)
+        trial = SubspaceFit(loss="squared", subspace=None, n_components=cfg["n_components"],
+                            spectrum=np.zeros(0), noise_level=0.0, degenerate=False)
+        score = _refine(trial, V0.to(train.device, train.dtype), train, valid, cfg, callback)
+        if callback is not None:
+            callback("restart_done", {"start": start + 1, "val_loss": score})
+        if fit is None or score < best - 1e-9 * abs(best):
+            fit, best = trial, score
+    fit.selection = {"squared": best}
+    if final is not None:
         _final_stage2(fit, final, gen, cfg)
     return fit
 
@@ -307,7 +314,7 @@ def select_loss(s1, losses, cfg, seed, n_iter=8, extra=8):
     d = s1.n_features
     p = max(1, min(cfg["max_components"] + extra, d, s1.n_samples))
     for name in losses:
-        loss = Stage1Loss(name, s1.targets_host, s1.weights, cfg["huber_delta"])
+        loss = Stage1Loss(name, s1.targets, s1.weights, cfg["huber_delta"])
         if loss.is_degenerate:
             continue
         ss = s1.with_targets(loss.sample_scores())

@@ -30,6 +30,7 @@ class Samples:
         self.n_samples, self.n_features = X.shape
         self.device = device
         self.dtype = dtype
+        self.targets = np.asarray(y, dtype=np.float64)
         self.weights = np.asarray(w, dtype=np.float64)
         self.weight_sum = float(np.sum(self.weights))
         if batch_size is None or batch_size >= self.n_samples:
@@ -62,6 +63,7 @@ class Samples:
         """Same rows and weights, other targets (shares the stored X)."""
         other = object.__new__(Samples)
         other.__dict__.update(self.__dict__)
+        other.targets = np.asarray(y, dtype=np.float64)
         if self._resident is not None:
             X, _, w = self._resident
             other._resident = (X, self._to_device(y), w)
