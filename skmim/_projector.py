@@ -28,9 +28,9 @@ class MultiIndexProjector(BaseMultiIndex):
     width : int, default=512
         Number of hidden neurons (even).
     loss : {"auto", "huber", "squared", "abs"}, default="auto"
-        Stage-1 loss (label preprocessing). ``"auto"`` picks the one whose
-        weakest direction stands furthest above its noise edge (see
-        :class:`MultiIndexNetRegressor`).
+        Stage-1 loss (label preprocessing). ``"auto"`` chooses as
+        :class:`MultiIndexNetRegressor` does: by held-out loss after refinement
+        ("refined"), or by spectral signal-to-noise ("layerwise").
     huber_delta : float, default=1.0
         Huber threshold in units of the robust scale of ``y``.
     n_steps : int or "auto", default="auto"
@@ -93,8 +93,8 @@ class MultiIndexProjector(BaseMultiIndex):
     loss_ : str
         Stage-1 loss used.
     loss_scores_ : dict
-        With ``loss="auto"``: ratio of the weakest kept Ritz value of each
-        candidate loss to its noise edge.
+        With ``loss="auto"``: the score of each candidate loss (see
+        :class:`MultiIndexNetRegressor`).
     spectrum_ : ndarray
         Ritz values on the top singular directions of the first layer.
     noise_level_ : float

@@ -87,11 +87,13 @@ class MultiIndexNetRegressor(RegressorMixin, BaseMultiIndex):
         scale of ``y``) and recovers even links that squared loss misses, such
         as ``h4(z1) + h4(z2)``; ``"squared"`` uses ``y - mean(y)``; ``"abs"`` is
         squared loss on ``|y - median(y)|``, an even transform that also sees
-        odd links such as ``h3`` or ``tanh``. ``"auto"`` picks the one whose
-        weakest direction stands furthest above its noise edge, from a cheap
-        randomized block power iteration on each loss's second-moment matrix
-        (a small fraction of the stage-1 cost); the scores are in
-        ``loss_scores_``.
+        odd links such as ``h3`` or ``tanh``. ``"auto"``: with the default
+        ``solver="refined"``, stage 1 and the refinement run from each loss and
+        the smallest held-out loss wins (three stage-1 runs); with
+        ``solver="layerwise"``, the loss whose weakest direction stands furthest
+        above its noise edge is picked by a cheap randomized block power
+        iteration on each loss's second-moment matrix, and stage 1 runs once.
+        The scores are in ``loss_scores_``.
     huber_delta : float, default=1.0
         Huber threshold in units of the Gaussian-consistent MAD of ``y``.
         Values between 0.5 and 1.5 gave the same subspace error on ``h2+h2``,
@@ -205,8 +207,9 @@ class MultiIndexNetRegressor(RegressorMixin, BaseMultiIndex):
     loss_ : str
         Stage-1 loss used (the chosen one when ``loss="auto"``).
     loss_scores_ : dict
-        With ``loss="auto"``: ratio of the weakest kept Ritz value of each
-        candidate loss's second-moment matrix to its noise edge.
+        With ``loss="auto"``: per candidate loss, the held-out loss after
+        refinement ("refined": smaller is better) or the ratio of its weakest
+        kept Ritz value to the noise edge ("layerwise": larger is better).
     spectrum_ : ndarray
         Ritz values of ``E[l'(0, y) x x^T]`` on the top singular directions of
         the first layer, by decreasing magnitude.
