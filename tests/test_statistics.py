@@ -132,7 +132,8 @@ def test_odd_link_needs_even_preprocessing():
     assert dist["abs"] < 0.6
     assert dist["huber"] > 0.85
     assert dist["squared"] > dist["abs"] + 0.2
-    # the default (loss="auto" picks "abs", refined) recovers it: measured 0.013
+    # the default (loss="auto": every loss refined, the best held-out loss kept)
+    # recovers it: measured 0.013
     auto = MultiIndexNetRegressor(n_components=2, random_state=0).fit(X, y)
     assert subspace_distance(auto.subspace_, problem.subspace) < 0.15
 
