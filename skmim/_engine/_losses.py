@@ -112,16 +112,15 @@ class Stage1Loss:
             return np.clip(r, -self.delta, self.delta)
         return r
 
+    def derivative(self, f, r):
+        """``dl/df`` at outputs ``f`` against centred targets ``r``."""
+        if self.name == "huber":
+            return torch.clamp(f - r, -self.delta, self.delta)
+        return f - r
+
     def __call__(self, f, r):
         """Per-sample loss of outputs ``f`` against centred targets ``r``."""
         if self.name == "huber":
             return F.huber_loss(f, r, reduction="none", delta=self.delta)
         return 0.5 * (f - r) ** 2
 
-
-def stage1_losses(names, y, w, huber_delta):
-    return {name: Stage1Loss(name, y, w, huber_delta) for name in names}
-
-
-def as_tensor(a, device, dtype):
-    return torch.as_tensor(np.ascontiguousarray(a)).to(device, dtype)
