@@ -25,8 +25,8 @@ class MultiIndexProjector(BaseMultiIndex):
         ``"layerwise"``: stage 1 of the published algorithm on all samples;
         ``"refined"``: stage 1 then two-timescale Grassmannian descent, stopped
         on held-out samples; ``"grassmann"``: that descent from a random start.
-    width : int, default=512
-        Number of hidden neurons (even).
+    width : int, default=256
+        Number of hidden neurons (even); see :class:`MultiIndexNetRegressor`.
     loss : {"auto", "huber", "squared", "abs"}, default="auto"
         Stage-1 loss (label preprocessing). ``"auto"`` chooses as
         :class:`MultiIndexNetRegressor` does: by held-out loss after refinement
@@ -139,7 +139,7 @@ class MultiIndexProjector(BaseMultiIndex):
         n_components="auto",
         *,
         solver="refined",
-        width=512,
+        width=256,
         loss="auto",
         huber_delta=1.0,
         n_steps="auto",

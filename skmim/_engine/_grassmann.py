@@ -7,7 +7,9 @@ of total degree ``degree``, penalty by generalized cross-validation). Then
 ``V`` takes a Riemannian gradient step of the squared loss with the link held
 fixed, ``(I - V V^T) G``, with an Armijo line search, followed by a QR
 retraction. Training stops when the loss on held-out samples has not improved
-for ``patience`` steps; the best subspace seen on those samples is returned.
+for ``patience`` steps, or when no step along the Riemannian gradient lowers
+the training loss (converged); the best subspace seen on the held-out samples
+is returned.
 
 Used both to refine the stage-1 subspace of the layer-wise network and, from
 a random start, as a solver of its own.
@@ -176,7 +178,7 @@ def grassmann_descent(
         # Armijo backtracking along the retraction, link held fixed
         eta = min(eta * 2.0, 1e6)
         V_new = V
-        for _ in range(40):
+        for _ in range(30):
             cand = retract(V - eta * G)
             if link_loss(train, cand, basis, coef) <= loss - 1e-4 * eta * gnorm2 - _RTOL * abs(loss):
                 V_new = cand
@@ -189,9 +191,13 @@ def grassmann_descent(
             history[key].append(value)
         if callback is not None:
             callback(it, record)
-        stalled = V_new is V or (prev_loss - loss) <= tol * max(abs(loss), 1e-300)
+        # no step decreases the training loss beyond rounding: converged
+        converged = V_new is V
+        stalled = converged or (prev_loss - loss) <= tol * max(abs(loss), 1e-300)
         V, prev_loss = V_new, loss
-        if (valid is not None and since_best >= patience) or (valid is None and stalled):
+        if converged or (valid is not None and since_best >= patience) or (
+            valid is None and stalled
+        ):
             break
     if best[2] is None or valid is None:
         coef, _, _ = fit_link(train, V, basis)
