@@ -1,6 +1,6 @@
 """
 Online SGD with weight decay finds the hidden direction
-======================================================
+=======================================================
 
 Mousavi-Hosseini, Park, Girotti, Mitliagkas and Erdogdu (ICLR 2023) train the
 first layer of a two-layer ReLU network by online SGD with weight decay.
@@ -37,8 +37,8 @@ from skmim.metrics import subspace_distance  # noqa: E402
 torch.set_num_threads(1)
 parser = argparse.ArgumentParser()
 parser.add_argument("--full", action="store_true")
-parser.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(
-    __file__ if "__file__" in globals() else ".")), "figures", "sgd_weight_decay.png"))
+parser.add_argument("--out", default=None, help="where to save the figure "
+                    "(default: examples/figures/sgd_weight_decay.png)")
 args, _ = parser.parse_known_args(sys.argv[1:] if __name__ == "__main__" else [])
 quick = os.environ.get("SKMIM_DOCS_QUICK") == "1"
 
@@ -116,6 +116,10 @@ for ax in axes[2:]:
 axes[2].legend()
 axes[3].legend(fontsize=8)
 fig.tight_layout()
-os.makedirs(os.path.dirname(args.out), exist_ok=True)
-fig.savefig(args.out, dpi=110)
-print("saved", args.out)
+# under sphinx-gallery the figure is captured by the gallery; saved otherwise
+if args.out or "sphinx_gallery" not in sys.modules:
+    out = args.out or os.path.join(os.path.dirname(os.path.abspath(__file__)), "figures",
+                                   "sgd_weight_decay.png")
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    fig.savefig(out, dpi=110)
+    print("saved", out)

@@ -68,8 +68,7 @@ def check_finite_y(y):
 class BaseMultiIndex(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """Validation, projection and bookkeeping shared by the skmim estimators.
 
-    Subclasses implement ``_fit_subspace`` and may add more fitted state.
-    Fitted state common to all: ``subspace_`` (n_features, n_components_),
+    Fitted state common to all: ``subspace_`` (n_features, n_components),
     ``n_components_``, ``x_mean_`` and the scikit-learn ``n_features_in_``.
     """
 
@@ -254,16 +253,12 @@ class BaseMultiIndex(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
 
         Returns
         -------
-        Z : ndarray of shape (n_samples, n_components_)
+        Z : ndarray of shape (n_samples, `n_components_`)
             ``(X - x_mean_) @ subspace_``.
         """
         check_is_fitted(self)
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
         return (np.asarray(X, dtype=np.float64) - self.x_mean_) @ self.subspace_
-
-    def fit_transform(self, X, y=None, **fit_params):
-        """Fit to ``(X, y)``, then project ``X`` on the learned subspace."""
-        return self.fit(X, y, **fit_params).transform(X)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

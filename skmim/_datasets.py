@@ -103,7 +103,16 @@ class GaussianMultiIndex:
         self.subspace = Q * np.sign(np.diag(R))
 
     def link_values(self, X):
-        """Noise-free labels ``g(U^T x)`` for the rows of ``X``."""
+        """Noise-free labels ``g(U^T x)`` for the rows of ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,)
+        """
         Z = (np.asarray(X, dtype=float) @ self.subspace) * self.strengths
         y = np.asarray(self._g(Z), dtype=float)
         if y.shape != (Z.shape[0],):

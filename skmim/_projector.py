@@ -85,7 +85,7 @@ class MultiIndexProjector(BaseMultiIndex):
 
     Attributes
     ----------
-    subspace_ : ndarray of shape (n_features, n_components_)
+    subspace_ : ndarray of shape (n_features, `n_components_`)
         Orthonormal basis of the learned subspace.
     n_components_ : int
     stage1_weights_ : ndarray of shape (width, n_features)
@@ -108,7 +108,7 @@ class MultiIndexProjector(BaseMultiIndex):
     x_mean_ : ndarray of shape (n_features,)
     device_ : str
     n_features_in_ : int
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
 
     See Also
     --------

@@ -40,7 +40,7 @@ class SpectralProjector(BaseMultiIndex):
 
     Attributes
     ----------
-    subspace_ : ndarray of shape (n_features, n_components_)
+    subspace_ : ndarray of shape (n_features, `n_components_`)
     n_components_ : int
     eigenvalues_ : ndarray
         Leading eigenvalues of ``Sigma_hat`` by decreasing magnitude.
@@ -48,7 +48,7 @@ class SpectralProjector(BaseMultiIndex):
     loss_ : str
     x_mean_ : ndarray of shape (n_features,)
     n_features_in_ : int
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
 
     See Also
     --------

@@ -65,6 +65,19 @@ def principal_angles(A, B):
     A thin wrapper of :func:`scipy.linalg.subspace_angles` that accepts
     subspaces of different dimensions and validates its input.
 
+    Parameters
+    ----------
+    A : array-like of shape (n_features, k_A)
+    B : array-like of shape (n_features, k_B)
+
+    Returns
+    -------
+    angles : ndarray of shape (min(k_A, k_B),)
+
+    See Also
+    --------
+    subspace_distance
+
     Examples
     --------
     >>> import numpy as np
