@@ -71,11 +71,3 @@ class Samples:
             X, _, w = self._host
             other._host = (X, torch.from_numpy(np.ascontiguousarray(y)), w)
         return other
-
-    def weighted_sum(self, fn):
-        """Sum of ``fn(X, y, w)`` over the chunks (tensors of any shape)."""
-        total = None
-        for chunk in self:
-            part = fn(*chunk)
-            total = part if total is None else total + part
-        return total

@@ -32,10 +32,6 @@ def multi_indices(k, degree):
     return [a for a in itertools.product(range(degree + 1), repeat=k) if sum(a) <= degree]
 
 
-def basis_size(k, degree):
-    return math.comb(k + degree, degree)
-
-
 class HermiteBasis:
     """``phi_alpha(z) = prod_j h_{alpha_j}(z_j)`` and its gradient in ``z``."""
 
