@@ -52,5 +52,32 @@ LINKS = {
 
 
 def link_names():
-    """Names accepted by :class:`skmim.GaussianMultiIndex` (``link=...``)."""
+    """Names of the catalogued links accepted by :class:`skmim.GaussianMultiIndex`.
+
+    Every link of the specification's section-6 table is there (``"h2+h2"``,
+    ``"h4+h4"``, ``"z1*z2"``, ``"h2*h2"``, ``"h2+h3"``, ``"h3+h3"``,
+    ``"tanh+tanh"``, ``"h4+sign3"``, ``"sign3"``), with ``"mixed3"``
+    (``z1 z2 + tanh(z3) + 0.5 z1^2``) and the single-index and staircase links
+    of the examples. ``h_k = He_k / sqrt(k!)`` are the normalized
+    probabilists' Hermite polynomials.
+
+    Returns
+    -------
+    names : tuple of str
+
+    See Also
+    --------
+    skmim.GaussianMultiIndex : draws data from a named link.
+
+    References
+    ----------
+    .. [1] Zhang, Wang, Fu, Lee. Neural Networks Learn Generic Multi-Index
+       Models Near Information-Theoretic Limit. arXiv:2511.15120 (ICLR 2026).
+
+    Examples
+    --------
+    >>> from skmim import link_names
+    >>> "h2+h2" in link_names() and "sign3" in link_names()
+    True
+    """
     return tuple(LINKS)

@@ -7,4 +7,22 @@ class SubspaceWarning(UserWarning):
     Raised when the targets are constant, or when stage 1 finds no direction
     whose spectral signal stands above the noise level expected at this
     number of samples and features (the subspace is then essentially random).
+
+    See Also
+    --------
+    skmim.MultiIndexNetRegressor : documents the noise level it compares with.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> import numpy as np
+    >>> from skmim import MultiIndexProjector, SubspaceWarning
+    >>> rng = np.random.RandomState(0)
+    >>> X, y = rng.standard_normal((400, 40)), rng.standard_normal(400)
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     _ = MultiIndexProjector(solver="layerwise", loss="huber", width=64,
+    ...                             random_state=0).fit(X, y)
+    >>> any(issubclass(w.category, SubspaceWarning) for w in caught)
+    True
     """

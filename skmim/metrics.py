@@ -35,7 +35,7 @@ def subspace_distance(A, B):
 
     Returns
     -------
-    float
+    distance : float in [0, 1]
 
     See Also
     --------
@@ -103,7 +103,17 @@ def neuron_alignment(W, U):
 
     Returns
     -------
-    float in [0, 1]; a random direction scores about ``r / n_features``.
+    alignment : float in [0, 1]
+        A random direction scores about ``r / n_features``.
+
+    See Also
+    --------
+    subspace_distance : compares the span of all neurons instead.
+
+    References
+    ----------
+    .. [1] Zhang, Wang, Fu, Lee. arXiv:2511.15120 (ICLR 2026): the per-neuron
+       alignment that the number of stage-1 steps improves.
 
     Examples
     --------
