@@ -130,12 +130,15 @@ class MultiIndexNetRegressor(RegressorMixin, BaseMultiIndex):
         ``epsilon_0 -> 0`` limit without underflow; it must stay small enough
         for the network to remain in its quadratic regime.
     stage1_fraction : float in (0, 1), default=0.5
-        Fraction of the samples used by stage 1; the rest fit stage 2. The split
-        is a seeded hash of each row, so repeated rows and integer weights give
-        the same model.
+        ``solver="layerwise"`` and ``"sgd"``: fraction of the samples used to
+        train the first layer; the rest fit stage 2. (The refined and grassmann
+        solvers split by ``validation_fraction`` instead.) Every split is a
+        seeded hash of each row, so repeated rows and integer weights give the
+        same model.
     stage2_directions : {"neurons", "subspace"}, default="neurons"
-        Directions of the stage-2 features: the stage-1 neurons themselves (the
-        paper) or the neurons projected on ``subspace_`` and renormalized.
+        ``solver="layerwise"``: directions of the stage-2 features: the stage-1
+        neurons themselves (the paper) or the neurons projected on
+        ``subspace_`` and renormalized.
     activation : {"relu", "tanh", "logcosh"}, default="relu"
         Stage-2 activation.
     alpha : float or None, default=None
