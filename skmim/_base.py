@@ -218,6 +218,10 @@ class BaseMultiIndex(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             self.n_iter_ = stage1_steps + fit.refine_iter
         self.history_ = fit.history
         self.refine_history_ = fit.refine_history
+        if fit.refine_history is not None:
+            self.loss_curve_ = list(fit.refine_history["train_loss"])
+        else:
+            self.loss_curve_ = list(fit.history.get("loss", []))
         self.device_ = str(device)
         return fit, counts
 

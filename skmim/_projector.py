@@ -103,6 +103,10 @@ class MultiIndexProjector(BaseMultiIndex):
         Stage-1 plus refinement gradient steps.
     history_ : dict of lists
         Per-step stage-1 records (see :class:`MultiIndexNetRegressor`).
+    loss_curve_ : list of float
+        Training loss per step, as in MLPRegressor: the refinement's training
+        loss ("refined", "grassmann"), the stage-1 objective ("layerwise") or
+        the running mini-batch loss at each record ("sgd").
     refine_history_ : dict of lists or None
         Per refinement step records.
     x_mean_ : ndarray of shape (n_features,)

@@ -242,6 +242,10 @@ class MultiIndexNetRegressor(RegressorMixin, BaseMultiIndex):
         ``|w^T Sigma_l w| / |w|^2``, which power iteration increases),
         ``concentration`` (fraction of ``|W|_F^2`` in the top singular values)
         and ``subspace_change``.
+    loss_curve_ : list of float
+        Training loss per step, as in MLPRegressor: the refinement's training
+        loss ("refined", "grassmann"), the stage-1 objective ("layerwise") or
+        the running mini-batch loss at each record ("sgd").
     refine_history_ : dict of lists or None
         Per refinement step: ``train_loss``, ``val_loss``, ``step_size``,
         ``overlap`` (singular values of ``V_{t-1}^T V_t``) and ``link_alpha``.

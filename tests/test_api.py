@@ -275,3 +275,12 @@ def test_partial_fit_continues_sgd_pass():
 def test_partial_fit_only_for_sgd():
     assert not hasattr(MultiIndexNetRegressor(), "partial_fit")
     assert hasattr(MultiIndexNetRegressor(solver="sgd"), "partial_fit")
+
+
+def test_loss_curve_like_mlp(data):
+    _, X, y = data
+    refined = small(n_components=2).fit(X, y)
+    assert refined.loss_curve_ == refined.refine_history_["train_loss"]
+    assert refined.loss_curve_[-1] < refined.loss_curve_[0]
+    paper = small(n_components=2, solver="layerwise").fit(X, y)
+    assert len(paper.loss_curve_) == paper.n_iter_
