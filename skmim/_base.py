@@ -25,6 +25,7 @@ from ._warnings import SubspaceWarning
 # stage-2 R^2 peaks at T = 2-3 for d = 64 and T = 3-5 for d = 256, while the
 # per-neuron alignment saturates near 0.87 by T = 6; more steps collapse the
 # neurons and lower R^2 (0.73 at T = 10, d = 64). 1.5 gives T = 3 and 4.
+# Reproduce: PYTHONPATH=. python benchmarks/sweeps/n_steps.py
 AUTO_STEPS_CONSTANT = 1.5
 
 

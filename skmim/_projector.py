@@ -53,8 +53,9 @@ class MultiIndexProjector(BaseMultiIndex):
         Random starts of ``solver="grassmann"`` (the one with the smallest
         held-out loss is kept). From a random start the descent can stall at a
         saddle with only some of the directions found: at d=64, n=32d,
-        ``h2+h2``, 2 of 6 single starts stalled (distance 0.7), so a few
-        starts are needed. Unused by the other solvers.
+        ``h2+h2``, 2 of 8 single starts stalled (distance 0.7) and none of 8
+        runs with 4 starts (``benchmarks/sweeps/grassmann_starts.py``).
+        Unused by the other solvers.
     sgd_learning_rate : float or "auto", default="auto"
         ``solver="sgd"``: step size per sample of the per-neuron update
         ``w_j <- w_j - eta (m grad_j + lambda w_j)`` (the mini-batch gradient is
@@ -64,12 +65,13 @@ class MultiIndexProjector(BaseMultiIndex):
         ``~ 1 / d`` keeps it bounded while one pass over ``n = c d`` samples
         travels the same distance for every ``d`` (the same constant gave
         subspace distance 0.065 at d = 64 and 0.073 at d = 256 on ``tanh``,
-        n = 64 d).
+        n = 64 d, batch 32: ``benchmarks/sweeps/sgd.py``).
     sgd_weight_decay : float, default=0.03
         ``solver="sgd"``: weight decay ``lambda``. It contracts the first-layer
         mass outside the hidden subspace: larger values leave less mass outside
         (0.28 at 0.01, 0.14 at 0.03, 0.04 at 0.1 on ``tanh``, d = 256) but shrink
-        the useful part too (distance 0.064, 0.073, 0.115); 0.03 balances the two.
+        the useful part too (distance 0.064, 0.073, 0.115;
+        ``benchmarks/sweeps/sgd.py``); 0.03 balances the two.
     sgd_batch_size : int, default=1
         ``solver="sgd"``: samples per SGD step (1 is the paper's online SGD).
     device : {"auto", "cpu", "cuda", "mps"} or torch.device, default="auto"

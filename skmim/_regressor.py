@@ -89,7 +89,8 @@ class MultiIndexNetRegressor(RegressorMixin, BaseMultiIndex):
         features. At d = 256 the default solver gave the same subspace distance
         with 128, 256 and 512 neurons on ``h2+h2``, ``mixed3`` and ``h4+h4``
         (R^2 0.82 instead of 0.95 on ``h4+h4`` with 128), and 256 took 30% less
-        time than 512. The published ``solver="layerwise"``, whose stage-2
+        time than 512 (``benchmarks/sweeps/width.py``). The published
+        ``solver="layerwise"``, whose stage-2
         features are the stage-1 neurons themselves, gains from ``m >= d``.
     loss : {"auto", "huber", "squared", "abs"}, default="auto"
         Stage-1 loss, which acts as a label preprocessing (the weight of sample
@@ -107,8 +108,10 @@ class MultiIndexNetRegressor(RegressorMixin, BaseMultiIndex):
         The scores are in ``loss_scores_``.
     huber_delta : float, default=1.0
         Huber threshold in units of the Gaussian-consistent MAD of ``y``.
-        Values between 0.5 and 1.5 gave the same subspace error on ``h2+h2``,
-        ``z1*z2`` and ``h4+h4`` at d=128; 1.0 is in the middle.
+        Between 0.5 and 1.5 the spectral estimate's subspace distance moved by
+        at most 0.05 on ``h2+h2``, ``z1*z2`` and ``h4+h4`` at d=128 (larger
+        values lose ``h4+h4``: 0.54 at 3.0; ``benchmarks/sweeps/huber_delta.py``);
+        1.0 is in the middle.
     n_steps : int or "auto", default="auto"
         Number ``T_1`` of stage-1 gradient steps. ``"auto"`` is
         ``round(1.5 sqrt(log d))`` (3 at d = 64, 4 at d = 256): it must grow
@@ -116,7 +119,7 @@ class MultiIndexNetRegressor(RegressorMixin, BaseMultiIndex):
         every neuron collapses onto the top eigenvector). The constant was
         measured: on ``h2+h2`` at n = 32 d the stage-2 R^2 peaks at T = 2-3 for
         d = 64 and T = 3-5 for d = 256, and falls with more steps as the
-        neurons collapse.
+        neurons collapse (``benchmarks/sweeps/n_steps.py``).
     learning_rate : float, default=1.0
         Stage-1 step size ``eta_1``.
     weight_decay : float or None, default=None
@@ -159,8 +162,9 @@ class MultiIndexNetRegressor(RegressorMixin, BaseMultiIndex):
         Random starts of ``solver="grassmann"`` (the one with the smallest
         held-out loss is kept). From a random start the descent can stall at a
         saddle with only some of the directions found: at d=64, n=32d,
-        ``h2+h2``, 2 of 6 single starts stalled (distance 0.7), so a few
-        starts are needed. Unused by the other solvers.
+        ``h2+h2``, 2 of 8 single starts stalled (distance 0.7) and none of 8
+        runs with 4 starts (``benchmarks/sweeps/grassmann_starts.py``).
+        Unused by the other solvers.
     sgd_learning_rate : float or "auto", default="auto"
         ``solver="sgd"``: step size per sample of the per-neuron update
         ``w_j <- w_j - eta (m grad_j + lambda w_j)`` (the mini-batch gradient is
@@ -170,12 +174,13 @@ class MultiIndexNetRegressor(RegressorMixin, BaseMultiIndex):
         ``~ 1 / d`` keeps it bounded while one pass over ``n = c d`` samples
         travels the same distance for every ``d`` (the same constant gave
         subspace distance 0.065 at d = 64 and 0.073 at d = 256 on ``tanh``,
-        n = 64 d).
+        n = 64 d, batch 32: ``benchmarks/sweeps/sgd.py``).
     sgd_weight_decay : float, default=0.03
         ``solver="sgd"``: weight decay ``lambda``. It contracts the first-layer
         mass outside the hidden subspace: larger values leave less mass outside
         (0.28 at 0.01, 0.14 at 0.03, 0.04 at 0.1 on ``tanh``, d = 256) but shrink
-        the useful part too (distance 0.064, 0.073, 0.115); 0.03 balances the two.
+        the useful part too (distance 0.064, 0.073, 0.115;
+        ``benchmarks/sweeps/sgd.py``); 0.03 balances the two.
     sgd_batch_size : int, default=1
         ``solver="sgd"``: samples per SGD step (1 is the paper's online SGD).
     compress_first_layer : bool, default=False
