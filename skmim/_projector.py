@@ -102,7 +102,8 @@ class MultiIndexProjector(BaseMultiIndex):
     noise_level_ : float
         Spectrum edge expected from noise.
     n_iter_ : int
-        Stage-1 plus refinement gradient steps.
+        Stage-1 plus refinement gradient steps (of the kept run, when
+        ``loss="auto"`` or ``n_init`` made several), or SGD steps.
     history_ : dict of lists
         Per-step stage-1 records (see :class:`MultiIndexNetRegressor`).
     loss_curve_ : list of float

@@ -235,7 +235,9 @@ class MultiIndexNetRegressor(RegressorMixin, BaseMultiIndex):
     noise_level_ : float
         Spectrum edge expected from noise alone.
     n_iter_ : int
-        Number of gradient steps taken: stage-1 steps plus refinement steps.
+        Number of gradient steps taken: stage-1 steps plus refinement steps
+        (of the kept run, when ``loss="auto"`` or ``n_init`` made several),
+        or SGD steps.
     history_ : dict of lists
         For ``solver="sgd"``, about 50 records per pass: ``step``, ``loss``,
         ``mass_outside`` (fraction of ``|W|_F^2`` outside its top
