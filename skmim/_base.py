@@ -14,8 +14,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from ._engine import SOLVERS, STAGE1_LOSSES, device_info, fit_network
-from ._engine._api import NOISE_MARGIN
+from ._engine import SOLVERS, STAGE1_LOSSES, count_above_noise, device_info, fit_network
 from ._split import row_uniforms, upper_fraction
 from ._verbose import Progress
 from ._warnings import SubspaceWarning
@@ -201,7 +200,7 @@ class BaseMultiIndex(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             compress=getattr(self, "compress_first_layer", False),
             state=state,
         )
-        n_above = int(np.sum(np.abs(fit.spectrum) > NOISE_MARGIN * fit.noise_level))
+        n_above = count_above_noise(fit.spectrum, fit.noise_level)
         if solver in ("layerwise", "refined"):
             self._warn_signal(fit.degenerate, n_above, int(first.sum()))
         self.x_mean_ = x_mean

@@ -7,8 +7,7 @@ from sklearn.base import _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._base import STAGE1_CONSTRAINTS, BaseMultiIndex
-from ._engine import STAGE1_LOSSES, device_info, spectral_subspace
-from ._engine._api import NOISE_MARGIN
+from ._engine import STAGE1_LOSSES, count_above_noise, device_info, spectral_subspace
 
 
 class SpectralProjector(BaseMultiIndex):
@@ -115,7 +114,7 @@ class SpectralProjector(BaseMultiIndex):
             if best is None or score > best[0] * (1 + 1e-9):  # ties keep the first
                 best = (score, loss, res)
         _, loss, (basis, kk, vals, level, degenerate) = best
-        n_above = int(np.sum(np.abs(vals) > NOISE_MARGIN * level))
+        n_above = count_above_noise(vals, level)
         self._warn_signal(degenerate, n_above, n)
         self.x_mean_ = x_mean
         self.subspace_ = basis

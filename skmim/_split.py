@@ -9,6 +9,8 @@ assignment is an ordinary random split with the requested proportions.
 
 import numpy as np
 
+from ._engine._losses import weighted_quantile
+
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
 
@@ -47,8 +49,6 @@ def upper_fraction(u, weights, fraction):
     ``fraction``: when no row lies strictly above the quantile, the rows of the
     largest hash value are taken.
     """
-    from ._engine._losses import weighted_quantile
-
     upper = u > weighted_quantile(u, weights, 1.0 - fraction)
     if not upper.any():
         upper = u == u.max()

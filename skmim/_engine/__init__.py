@@ -4,8 +4,15 @@ It knows nothing of scikit-learn. Its entry points take NumPy arrays, a
 device and a dtype, and return NumPy arrays.
 """
 
-from ._api import SOLVERS, SubspaceFit, device_info, fit_network, spectral_subspace
+from ._api import (
+    SOLVERS,
+    SubspaceFit,
+    count_above_noise,
+    device_info,
+    fit_network,
+    spectral_subspace,
+)
 from ._losses import STAGE1_LOSSES
 
-__all__ = ["SOLVERS", "STAGE1_LOSSES", "SubspaceFit", "device_info", "fit_network",
-           "spectral_subspace"]
+__all__ = ["SOLVERS", "STAGE1_LOSSES", "SubspaceFit", "count_above_noise", "device_info",
+           "fit_network", "spectral_subspace"]

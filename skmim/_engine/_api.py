@@ -68,7 +68,8 @@ class SubspaceFit:
     refine_iter: int = 0
 
 
-def _count_above_noise(spectrum, level):
+def count_above_noise(spectrum, level):
+    """Number of values whose magnitude exceeds ``NOISE_MARGIN`` times the noise edge."""
     return int(np.sum(np.abs(spectrum) > NOISE_MARGIN * level))
 
 
@@ -82,7 +83,7 @@ def _read_off(W, scores_samples, loss, n_components, max_components):
     spectrum = _numpy(vals)
     level = noise_level(loss.sample_scores(), scores_samples.weights, d)
     if n_components is None:
-        k = max(1, _count_above_noise(spectrum, level))
+        k = max(1, count_above_noise(spectrum, level))
     else:
         k = n_components
     return sign_flip(_numpy(probe[:, :k])), k, spectrum, level
@@ -348,7 +349,7 @@ def select_loss(s1, losses, cfg, seed, n_iter=8, extra=8):
         vals, _ = ritz_values(ss, V)
         vals = _numpy(vals)[: cfg["max_components"]]
         level = noise_level(loss.sample_scores(), s1.weights, d)
-        count = _count_above_noise(vals, level)
+        count = count_above_noise(vals, level)
         k = cfg["n_components"] or max(count, 1)
         ratio = abs(vals[min(k, vals.size) - 1]) / level if level > 0 else 0.0
         scores[name] = (min(count, k), float(ratio))
@@ -423,7 +424,7 @@ def spectral_subspace(X, y, w, *, loss="huber", huber_delta=1.0, n_components=No
     order = torch.argsort(vals.abs(), descending=True)
     vals, vecs = _numpy(vals[order]), _numpy(vecs[:, order])
     if n_components is None:
-        k = max(1, _count_above_noise(vals[:max_components], level))
+        k = max(1, count_above_noise(vals[:max_components], level))
     else:
         k = n_components
     return sign_flip(vecs[:, :k]), k, vals[:max(k, min(max_components, d))], level, lossobj.is_degenerate
