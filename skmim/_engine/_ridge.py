@@ -21,21 +21,20 @@ def features(X, directions, biases, activation):
     return ACTIVATIONS[activation](X @ directions.T + biases)
 
 
-def _sufficient_statistics(samples, feature_fn, n_features):
-    dev = samples.device
+def _sufficient_statistics(chunks, n_features, device):
+    """Weighted sums of ``F``, ``F^T F``, ``F^T y``, ``y`` and ``y^2`` over ``(F, y, w)`` chunks."""
     acc = {
-        "sF": torch.zeros(n_features, dtype=torch.float64, device=dev),
-        "G": torch.zeros(n_features, n_features, dtype=torch.float64, device=dev),
-        "Fy": torch.zeros(n_features, dtype=torch.float64, device=dev),
+        "sF": torch.zeros(n_features, dtype=torch.float64, device=device),
+        "G": torch.zeros(n_features, n_features, dtype=torch.float64, device=device),
+        "Fy": torch.zeros(n_features, dtype=torch.float64, device=device),
         "sy": 0.0,
         "yy": 0.0,
     }
-    for Xc, yc, wc in samples:
-        Fc = feature_fn(Xc)
+    for Fc, yc, wc in chunks:
         wF = wc[:, None] * Fc
         acc["sF"] += wF.sum(0).double()
         acc["G"] += (Fc.T @ wF).double()
-        acc["Fy"] += (wF.T @ yc).double()
+        acc["Fy"] += (yc @ wF).double()
         acc["sy"] += float((wc * yc).sum())
         acc["yy"] += float((wc * yc * yc).sum())
     return acc
@@ -55,8 +54,16 @@ def ridge_gcv(samples, feature_fn, n_features, alpha=None, grid=ALPHA_GRID, n_va
     dict with ``coef`` (n_features,), ``intercept``, ``alpha``, ``gcv`` (GCV
     mean squared error at the chosen alpha), ``alphas`` and ``gcv_path``.
     """
-    sw = samples.weight_sum
-    acc = _sufficient_statistics(samples, feature_fn, n_features)
+    chunks = ((feature_fn(Xc), yc, wc) for Xc, yc, wc in samples)
+    return ridge_from_chunks(chunks, n_features, samples.weight_sum, samples.device, alpha,
+                             grid, n_varying)
+
+
+def ridge_from_chunks(chunks, n_features, weight_sum, device, alpha=None, grid=ALPHA_GRID,
+                      n_varying=None):
+    """:func:`ridge_gcv` on precomputed ``(features, targets, weights)`` chunks."""
+    sw = weight_sum
+    acc = _sufficient_statistics(chunks, n_features, device)
     mF = acc["sF"] / sw
     my = acc["sy"] / sw
     G = acc["G"] - sw * torch.outer(mF, mF)
@@ -67,15 +74,17 @@ def ridge_gcv(samples, feature_fn, n_features, alpha=None, grid=ALPHA_GRID, n_va
     s = torch.clamp(s, min=0.0)
     c = Q.T @ Fy
     n_varying = n_features if n_varying is None else n_varying
-    scale = float(s.sum()) / (max(n_varying, 1) * sw) if float(s.sum()) > 0 else 1.0
+    total = float(s.sum())
+    scale = total / (max(n_varying, 1) * sw) if total > 0 else 1.0
     alphas = np.array([alpha], dtype=float) if alpha is not None else scale * grid
-    gcv = np.empty(alphas.size)
-    for i, al in enumerate(alphas):
-        lam = al * sw
-        denom = s + lam
-        rss = yy - float((c * c * (s + 2.0 * lam) / (denom * denom)).sum())
-        df = float((s / denom).sum()) + 1.0
-        gcv[i] = np.inf if df >= sw else (max(rss, 0.0) / sw) / (1.0 - df / sw) ** 2
+    # the GCV criterion for every alpha at once (rows: alphas, columns: eigenvalues)
+    lam = torch.as_tensor(alphas * sw, dtype=torch.float64, device=s.device)[:, None]
+    denom = s[None, :] + lam
+    rss = yy - ((c * c)[None, :] * (s[None, :] + 2.0 * lam) / (denom * denom)).sum(1)
+    df = (s[None, :] / denom).sum(1) + 1.0
+    rss, df = rss.cpu().numpy(), df.cpu().numpy()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        gcv = np.where(df >= sw, np.inf, (np.maximum(rss, 0.0) / sw) / (1.0 - df / sw) ** 2)
     if np.any(np.isfinite(gcv)):
         # first alpha within a relative 1e-9 of the minimum: robust to rounding
         best = int(np.flatnonzero(gcv <= np.min(gcv) * (1 + 1e-9) + 1e-300)[0])
