@@ -7,7 +7,7 @@ import torch
 from skmim._engine._data import Samples
 from skmim._engine._device import resolve_device, resolve_dtype
 from skmim._engine._grassmann import HermiteBasis, fit_link, multi_indices
-from skmim._engine._layerwise import train_first_layer
+from skmim._engine._layerwise import SecondMoment, power_first_layer, train_first_layer
 from skmim._engine._losses import Stage1Loss, huber_location, weighted_quantile
 from skmim._engine._network import symmetric_init
 from skmim._engine._ridge import fit_ridge
@@ -39,6 +39,33 @@ def test_stage1_gradient_descent_is_power_iteration():
         V /= np.linalg.norm(V, axis=1, keepdims=True)
     cos = np.abs(np.sum(V * W.numpy(), axis=1))
     np.testing.assert_allclose(cos, 1.0, atol=1e-6)
+
+
+@pytest.mark.parametrize("decay_factor", [1.0, 0.5])
+@pytest.mark.parametrize("dense", [True, False])
+def test_stage1_limit_equals_network_gradient_steps(decay_factor, dense):
+    # The refined solver's stage 1 computes the init_scale -> 0 limit of the
+    # network's GD steps directly; with a tiny init_scale both give the same
+    # rows (signs included), for beta = 1/eta (paired neurons) and otherwise.
+    rng = np.random.RandomState(5)
+    n, d, m, T, lr = 400, 10, 8, 3, 0.7
+    X = rng.standard_normal((n, d))
+    y = X[:, 0] ** 2 - X[:, 1] * X[:, 2] + 0.1 * rng.standard_normal(n)
+    w = rng.randint(1, 3, size=n).astype(float)
+    loss = Stage1Loss("huber", y, w)
+    wd = decay_factor / lr
+    W_net, h_net = train_first_layer(Samples(X, loss.centered_targets, w, CPU, F64), loss,
+                                     width=m, n_steps=T, learning_rate=lr, weight_decay=wd,
+                                     init_scale=1e-6, generator=torch.Generator().manual_seed(3),
+                                     track_components=2)
+    sigma = SecondMoment(Samples(X, loss.sample_scores(), w, CPU, F64), dense=dense)
+    W_lim, h_lim = power_first_layer(sigma, h_net["loss"][0], width=m, n_features=d, n_steps=T,
+                                     learning_rate=lr, weight_decay=wd,
+                                     generator=torch.Generator().manual_seed(3), device=CPU,
+                                     dtype=F64, track_components=2)
+    np.testing.assert_allclose(W_lim.numpy(), W_net.numpy(), atol=1e-6)
+    for key in ("rayleigh", "concentration", "subspace_change", "loss"):
+        np.testing.assert_allclose(h_lim[key], h_net[key], rtol=1e-5, atol=1e-8)
 
 
 def test_ridge_matches_sklearn_and_gcv_matches_brute_force():

@@ -10,19 +10,22 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from ._data import Samples
+from ._data import Samples, project
 from ._device import resolve_device, resolve_dtype
 from ._grassmann import grassmann_descent
 from ._layerwise import (
+    DENSE_MAX_FEATURES,
+    SecondMoment,
     noise_level,
+    power_first_layer,
     ritz_values,
     second_moment_matrix,
-    second_moment_product,
     top_right_singular,
     train_first_layer,
 )
 from ._losses import Stage1Loss
-from ._ridge import fit_ridge
+from ._network import ACTIVATIONS
+from ._ridge import fit_ridge, ridge_gcv
 from ._sgd import gap_components, init_sgd_network, sgd_pass
 
 # Ritz values above NOISE_MARGIN times the predicted noise edge count as signal.
@@ -73,13 +76,18 @@ def count_above_noise(spectrum, level):
     return int(np.sum(np.abs(spectrum) > NOISE_MARGIN * level))
 
 
-def _read_off(W, scores_samples, loss, n_components, max_components):
-    """Subspace read-off after stage 1: top singular vectors of ``W``."""
+def _read_off(W, sigma, loss, n_components, max_components):
+    """Subspace read-off after stage 1: top singular vectors of ``W``.
+
+    ``sigma`` is the loss's :class:`SecondMoment`; its Ritz values on the
+    probe give the spectrum reported and the ``"auto"`` dimension.
+    """
     d = W.shape[1]
+    scores_samples = sigma.samples
     n = scores_samples.n_samples
     K = max(1, min(max_components, W.shape[0], d, n))
     probe, _ = top_right_singular(W, K)
-    vals, _ = ritz_values(scores_samples, probe)
+    vals, _ = ritz_values(sigma, probe)
     spectrum = _numpy(vals)
     level = noise_level(loss.sample_scores(), scores_samples.weights, d)
     if n_components is None:
@@ -92,8 +100,13 @@ def _read_off(W, scores_samples, loss, n_components, max_components):
 SOLVERS = ("refined", "layerwise", "grassmann", "sgd")
 
 
-def _stage1(s1, name, cfg, seed, callback):
-    """Stage 1 with one loss; None when its targets are constant."""
+def _stage1(s1, name, cfg, seed, callback, limit=False):
+    """Stage 1 with one loss; None when its targets are constant.
+
+    ``limit=True`` runs it in its small-initialization limit
+    (:func:`power_first_layer`, the refined solver's start); otherwise the
+    network's gradient steps (:func:`train_first_layer`, the published solver).
+    """
     loss = Stage1Loss(name, s1.targets, s1.weights, cfg["huber_delta"])
     if loss.is_degenerate:
         return None, None
@@ -101,20 +114,39 @@ def _stage1(s1, name, cfg, seed, callback):
     if callback is not None:
         callback("stage1_start", {"loss": name})
     lr = cfg["learning_rate"]
-    W, history = train_first_layer(
-        s1.with_targets(loss.centered_targets),
-        loss,
-        width=cfg["width"],
-        n_steps=cfg["n_steps"],
-        learning_rate=lr,
-        weight_decay=1.0 / lr if cfg["weight_decay"] is None else cfg["weight_decay"],
-        init_scale=cfg["init_scale"],
-        generator=gen,
-        track_components=cfg["n_components"] or cfg["max_components"],
-        callback=None if callback is None else (lambda t, rec: callback("stage1_step", rec | {"step": t})),
-    )
+    wd = 1.0 / lr if cfg["weight_decay"] is None else cfg["weight_decay"]
+    step_callback = None if callback is None else (
+        lambda t, rec: callback("stage1_step", rec | {"step": t}))
     scores = s1.with_targets(loss.sample_scores())
-    subspace, k, spectrum, level = _read_off(W, scores, loss, cfg["n_components"], cfg["max_components"])
+    d = s1.n_features
+    track = cfg["n_components"] or cfg["max_components"]
+    if limit:
+        paired = abs(1.0 - lr * wd) <= 1e-12
+        neurons = cfg["width"] // 2 if paired else cfg["width"]
+        # the d x d matrix costs n d^2 once; streaming costs 2 n d neurons per step
+        dense = d <= min(DENSE_MAX_FEATURES, 2 * cfg["n_steps"] * neurons)
+        sigma = SecondMoment(scores, dense=dense)
+        r = torch.as_tensor(loss.centered_targets)
+        value = float(torch.as_tensor(s1.weights) @ loss(torch.zeros_like(r), r)) / s1.weight_sum
+        W, history = power_first_layer(
+            sigma, value, width=cfg["width"], n_features=d, n_steps=cfg["n_steps"],
+            learning_rate=lr, weight_decay=wd, generator=gen, device=s1.device,
+            dtype=s1.dtype, track_components=track, callback=step_callback)
+    else:
+        W, history = train_first_layer(
+            s1.with_targets(loss.centered_targets),
+            loss,
+            width=cfg["width"],
+            n_steps=cfg["n_steps"],
+            learning_rate=lr,
+            weight_decay=wd,
+            init_scale=cfg["init_scale"],
+            generator=gen,
+            track_components=track,
+            callback=step_callback,
+        )
+        sigma = SecondMoment(scores)
+    subspace, k, spectrum, level = _read_off(W, sigma, loss, cfg["n_components"], cfg["max_components"])
     fit = SubspaceFit(loss=name, subspace=subspace, n_components=k, spectrum=spectrum,
                       noise_level=level, degenerate=False, first_layer=_numpy(W), history=history)
     return fit, (W, gen)
@@ -212,7 +244,7 @@ def _fit_refined(s1, train, valid, final, losses, cfg, seed, callback):
     """
     best, scores = None, {}
     for name in losses:
-        fit, state = _stage1(s1, name, cfg, seed, callback)
+        fit, state = _stage1(s1, name, cfg, seed, callback, limit=True)
         if fit is None:
             continue
         V0 = torch.as_tensor(fit.subspace).to(s1.device, s1.dtype)
@@ -341,12 +373,12 @@ def select_loss(s1, losses, cfg, seed, n_iter=8, extra=8):
         loss = Stage1Loss(name, s1.targets, s1.weights, cfg["huber_delta"])
         if loss.is_degenerate:
             continue
-        ss = s1.with_targets(loss.sample_scores())
+        sigma = SecondMoment(s1.with_targets(loss.sample_scores()))
         gen = torch.Generator().manual_seed(int(seed))
         V = torch.randn(d, p, generator=gen, dtype=torch.float64).to(s1.device, s1.dtype)
         for _ in range(n_iter):
-            V, _ = torch.linalg.qr(second_moment_product(ss, V))
-        vals, _ = ritz_values(ss, V)
+            V, _ = torch.linalg.qr(sigma @ V)
+        vals, _ = ritz_values(sigma, V)
         vals = _numpy(vals)[: cfg["max_components"]]
         level = noise_level(loss.sample_scores(), s1.weights, d)
         count = count_above_noise(vals, level)
@@ -357,13 +389,31 @@ def select_loss(s1, losses, cfg, seed, n_iter=8, extra=8):
 
 
 def _final_stage2(fit, final, gen, cfg):
-    """Outer layer on random directions spread uniformly in the learned subspace."""
+    """Outer layer on random directions spread uniformly in the learned subspace.
+
+    The directions are ``D = C V^T`` with unit-norm rows ``C`` (width x k), so
+    the features ``relu(X D^T + b)`` are computed as ``relu((X V) C^T + b)``:
+    ``O(n d k)`` instead of ``O(n d width)``.
+    """
     dev, dt = final.device, final.dtype
     V = torch.as_tensor(fit.subspace).to(dev, dt)
-    G = torch.randn(cfg["width"], V.shape[1], generator=gen, dtype=torch.float64).to(dev, dt)
-    D = G @ V.T
-    D = D / D.norm(dim=1, keepdim=True)
-    _stage2(fit, D, final, gen, "neurons", cfg["activation"], cfg["bias_scale"], cfg["alpha"])
+    C = torch.randn(cfg["width"], V.shape[1], generator=gen, dtype=torch.float64).to(dev, dt)
+    D = C @ V.T
+    norms = D.norm(dim=1, keepdim=True)
+    D, C = D / norms, C / norms
+    b = (cfg["bias_scale"] * torch.randn(cfg["width"], generator=gen, dtype=torch.float64)).to(dev, dt)
+    act = ACTIVATIONS[cfg["activation"]]
+    res = ridge_gcv(final, lambda X: act(project(X, V) @ C.T + b), cfg["width"], cfg["alpha"])
+    _store_outer(fit, D, b, res)
+
+
+def _store_outer(fit, D, b, res):
+    fit.directions = _numpy(D)
+    fit.biases = _numpy(b)
+    fit.coef = res["coef"].cpu().numpy()
+    fit.intercept = float(res["intercept"])
+    fit.alpha = res["alpha"]
+    fit.gcv = res["gcv"]
 
 
 def _stage2(fit, W, s2, gen, directions, activation, bias_scale, alpha):
@@ -376,13 +426,7 @@ def _stage2(fit, W, s2, gen, directions, activation, bias_scale, alpha):
     else:
         D = W
     b = (bias_scale * torch.randn(W.shape[0], generator=gen, dtype=torch.float64)).to(dev, dt)
-    res = fit_ridge(s2, D, b, activation, alpha)
-    fit.directions = _numpy(D)
-    fit.biases = _numpy(b)
-    fit.coef = res["coef"].cpu().numpy()
-    fit.intercept = float(res["intercept"])
-    fit.alpha = res["alpha"]
-    fit.gcv = res["gcv"]
+    _store_outer(fit, D, b, fit_ridge(s2, D, b, activation, alpha))
 
 
 def _degenerate_fit(s1, s2, seed, dev, dt, cfg, loss_name):
@@ -420,7 +464,7 @@ def spectral_subspace(X, y, w, *, loss="huber", huber_delta=1.0, n_components=No
     d = X.shape[1]
     level = noise_level(lossobj.sample_scores(), w, d) if not lossobj.is_degenerate else 0.0
     S = second_moment_matrix(Samples(X, lossobj.sample_scores(), w, dev, dt, batch_size))
-    vals, vecs = torch.linalg.eigh(0.5 * (S + S.T))
+    vals, vecs = torch.linalg.eigh(S)
     order = torch.argsort(vals.abs(), descending=True)
     vals, vecs = _numpy(vals[order]), _numpy(vecs[:, order])
     if n_components is None:

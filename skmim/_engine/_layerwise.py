@@ -18,7 +18,11 @@ import math
 import numpy as np
 import torch
 
+from ._data import back_project, project
 from ._network import logcosh, symmetric_init
+
+# Stage 1 in its limit forms the d x d second-moment matrix up to this d.
+DENSE_MAX_FEATURES = 4096
 
 
 def top_right_singular(W, k):
@@ -134,6 +138,98 @@ def train_first_layer(
     return W / W.norm(dim=1, keepdim=True), history
 
 
+def power_first_layer(
+    sigma,
+    loss_value,
+    *,
+    width,
+    n_features,
+    n_steps,
+    learning_rate,
+    weight_decay,
+    generator,
+    device,
+    dtype,
+    track_components,
+    callback=None,
+):
+    """Stage 1 in its small-initialization limit: normalized power iteration.
+
+    As ``init_scale -> 0`` a gradient step of :func:`train_first_layer` maps
+    every neuron to ``(1 - eta beta) w_j + eta a_j Sigma_hat w_j`` (rescaled),
+    with ``Sigma_hat = E_w[s(y) x x^T]`` and ``s = -l'(0, .)`` the loss's
+    sample scores; ``tanh(w.x) = w.x + O(init_scale^3)``. This computes that
+    map directly, from the same initial draws; ``tests/test_engine.py``
+    checks it against the network's gradient steps. With ``beta = 1 / eta``
+    the two neurons of a pair stay exactly opposite (or equal) and the
+    network output exactly zero, so one neuron per pair is iterated.
+
+    Parameters
+    ----------
+    sigma : SecondMoment
+        The operator ``V -> Sigma_hat V``.
+    loss_value : float
+        The stage-1 objective at the zero network (it stays there).
+    width, n_features, n_steps, learning_rate, weight_decay, generator,
+    device, dtype, track_components, callback
+        As in :func:`train_first_layer`.
+
+    Returns
+    -------
+    W, history
+        As in :func:`train_first_layer`.
+    """
+    W, a = symmetric_init(width, n_features, 1.0, generator, device, dtype)
+    keep = 1.0 - learning_rate * weight_decay
+    paired = abs(keep) <= 1e-12
+    if paired:
+        half = width // 2
+        W, a, keep = W[:half], a[:half], 0.0
+    k = max(1, min(track_components, width, n_features))
+    history = {"loss": [], "rayleigh": [], "concentration": [], "subspace_change": []}
+    prev_basis, _ = top_right_singular(W, k)
+    for step in range(n_steps):
+        SW = (sigma @ W.T).T
+        rayleigh = ((W * SW).sum(dim=1) / (W * W).sum(dim=1)).abs().mean()
+        W_new = keep * W + learning_rate * a[:, None] * SW
+        norms = W_new.norm(dim=1, keepdim=True)
+        W = torch.where(norms > 0, W_new / norms.clamp_min(1e-300), W / W.norm(dim=1, keepdim=True))
+        basis, s = top_right_singular(W, k)
+        record = {
+            "loss": loss_value,
+            "rayleigh": float(rayleigh),
+            "concentration": float((s[:k] ** 2).sum() / (s**2).sum()),
+            "subspace_change": _projection_distance(prev_basis, basis),
+        }
+        prev_basis = basis
+        for key, val in record.items():
+            history[key].append(val)
+        if callback is not None:
+            callback(step + 1, record)
+    W = W / W.norm(dim=1, keepdim=True)
+    if paired:
+        W = torch.cat([W, W if n_steps % 2 == 0 else -W])
+    return W, history
+
+
+class SecondMoment:
+    """``Sigma_hat = sum_i w_i s_i x_i x_i^T / sum_i w_i`` as the map ``V -> Sigma_hat V``.
+
+    ``dense=True`` forms the ``d x d`` matrix in one pass over the rows
+    (``n d^2``); every product then costs ``d^2 k``. Otherwise each product
+    streams the rows (``2 n d k``) and nothing of size ``d^2`` is held.
+    """
+
+    def __init__(self, scores_samples, dense=False):
+        self.samples = scores_samples
+        self.matrix = second_moment_matrix(scores_samples) if dense else None
+
+    def __matmul__(self, V):
+        if self.matrix is not None:
+            return self.matrix @ V
+        return second_moment_product(self.samples, V)
+
+
 def second_moment_product(scores_samples, V):
     """``Sigma_hat V`` with ``Sigma_hat = sum_i w_i s_i x_i x_i^T / sum_i w_i``.
 
@@ -142,18 +238,19 @@ def second_moment_product(scores_samples, V):
     """
     total = None
     for Xc, sc, wc in scores_samples:
-        part = Xc.T @ ((wc * sc)[:, None] * (Xc @ V))
+        part = back_project(Xc, (wc * sc)[:, None] * project(Xc, V))
         total = part if total is None else total + part
     return total / scores_samples.weight_sum
 
 
 def second_moment_matrix(scores_samples):
-    """The full ``d x d`` matrix ``Sigma_hat`` (the spectral baseline)."""
+    """The full ``d x d`` matrix ``Sigma_hat`` (symmetrized)."""
     total = None
     for Xc, sc, wc in scores_samples:
         part = Xc.T @ ((wc * sc)[:, None] * Xc)
         total = part if total is None else total + part
-    return total / scores_samples.weight_sum
+    total = total / scores_samples.weight_sum
+    return 0.5 * (total + total.T)
 
 
 def noise_level(scores, weights, n_features):
@@ -169,12 +266,13 @@ def noise_level(scores, weights, n_features):
     return rms * (2.0 * math.sqrt(g) + g)
 
 
-def ritz_values(scores_samples, basis):
+def ritz_values(sigma, basis):
     """Eigen-pairs of ``Sigma_hat`` restricted to ``span(basis)``, by ``|value|``.
 
-    Returns the Ritz values (descending ``|.|``) and Ritz vectors (columns).
+    ``sigma`` is a :class:`SecondMoment`. Returns the Ritz values (descending
+    ``|.|``) and Ritz vectors (columns).
     """
-    M = basis.T @ second_moment_product(scores_samples, basis)
+    M = basis.T @ (sigma @ basis)
     M = 0.5 * (M + M.T)
     vals, vecs = torch.linalg.eigh(M)
     order = torch.argsort(vals.abs(), descending=True)
