@@ -25,7 +25,9 @@ class Progress:
             return
         t = time.perf_counter() - self.start
         if event == "stage1_start":
-            msg = f"stage 1 with loss={info['loss']!r}: {self.n_steps} steps of gradient descent"
+            kind = ("power-iteration steps (gradient descent in its small-initialization limit)"
+                    if info.get("limit") else "steps of gradient descent")
+            msg = f"stage 1 with loss={info['loss']!r}: {self.n_steps} {kind}"
         elif event == "stage1_step":
             msg = (f"stage 1 step {info['step']}/{self.n_steps}: rayleigh={info['rayleigh']:.4g}, "
                    f"concentration={info['concentration']:.3f}, "
@@ -35,8 +37,12 @@ class Progress:
         elif event == "refine_step":
             if self.verbose < 2 and info["step"] % 10 != 1:
                 return
-            msg = (f"refine step {info['step']}: train loss={info['train_loss']:.4g}, "
+            tag = f" ({info['loss']})" if "loss" in info else ""
+            msg = (f"refine{tag} step {info['step']}: train loss={info['train_loss']:.4g}, "
                    f"validation loss={info['val_loss']:.4g}, step size={info['step_size']:.3g}")
+        elif event == "refine_merged":
+            msg = (f"refinement from loss={info['loss']!r} reached the subspace of "
+                   f"loss={info['into']!r} at step {info['step']}: stopped")
         elif event == "sgd_record":
             msg = (f"sgd step {info['step']}: loss={info['loss']:.4g}, "
                    f"mass outside subspace={info['mass_outside']:.3f}")

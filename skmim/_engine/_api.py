@@ -5,6 +5,7 @@ tensors never leave this package. Results are returned as float64 NumPy
 arrays on the host, so a model trained on a GPU pickles and loads anywhere.
 """
 
+import itertools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -12,10 +13,11 @@ import torch
 
 from ._data import Samples, project
 from ._device import resolve_device, resolve_dtype
-from ._grassmann import grassmann_descent
+from ._grassmann import GrassmannDescent, grassmann_descent
 from ._layerwise import (
     DENSE_MAX_FEATURES,
     SecondMoment,
+    _projection_distance,
     noise_level,
     power_first_layer,
     ritz_values,
@@ -76,17 +78,19 @@ def count_above_noise(spectrum, level):
     return int(np.sum(np.abs(spectrum) > NOISE_MARGIN * level))
 
 
-def _read_off(W, sigma, loss, n_components, max_components):
+def _read_off(W, sigma, loss, n_components, max_components, rows=None):
     """Subspace read-off after stage 1: top singular vectors of ``W``.
 
     ``sigma`` is the loss's :class:`SecondMoment`; its Ritz values on the
-    probe give the spectrum reported and the ``"auto"`` dimension.
+    probe give the spectrum reported and the ``"auto"`` dimension. ``rows``
+    (default all) are rows of ``W`` with the same right singular vectors,
+    e.g. one neuron of each exactly opposite pair.
     """
     d = W.shape[1]
     scores_samples = sigma.samples
     n = scores_samples.n_samples
     K = max(1, min(max_components, W.shape[0], d, n))
-    probe, _ = top_right_singular(W, K)
+    probe, _ = top_right_singular(W if rows is None else W[:rows], K)
     vals, _ = ritz_values(sigma, probe)
     spectrum = _numpy(vals)
     level = noise_level(loss.sample_scores(), scores_samples.weights, d)
@@ -112,7 +116,7 @@ def _stage1(s1, name, cfg, seed, callback, limit=False):
         return None, None
     gen = torch.Generator().manual_seed(int(seed))
     if callback is not None:
-        callback("stage1_start", {"loss": name})
+        callback("stage1_start", {"loss": name, "limit": limit})
     lr = cfg["learning_rate"]
     wd = 1.0 / lr if cfg["weight_decay"] is None else cfg["weight_decay"]
     step_callback = None if callback is None else (
@@ -122,6 +126,7 @@ def _stage1(s1, name, cfg, seed, callback, limit=False):
     track = cfg["n_components"] or cfg["max_components"]
     if limit:
         paired = abs(1.0 - lr * wd) <= 1e-12
+        # with paired neurons W = [W_h; +-W_h]: W_h has W's singular vectors
         neurons = cfg["width"] // 2 if paired else cfg["width"]
         # the d x d matrix costs n d^2 once; streaming costs 2 n d neurons per step
         dense = d <= min(DENSE_MAX_FEATURES, 2 * cfg["n_steps"] * neurons)
@@ -146,7 +151,9 @@ def _stage1(s1, name, cfg, seed, callback, limit=False):
             callback=step_callback,
         )
         sigma = SecondMoment(scores)
-    subspace, k, spectrum, level = _read_off(W, sigma, loss, cfg["n_components"], cfg["max_components"])
+        neurons = None
+    subspace, k, spectrum, level = _read_off(W, sigma, loss, cfg["n_components"],
+                                             cfg["max_components"], rows=neurons)
     fit = SubspaceFit(loss=name, subspace=subspace, n_components=k, spectrum=spectrum,
                       noise_level=level, degenerate=False, first_layer=_numpy(W), history=history)
     return fit, (W, gen)
@@ -234,25 +241,58 @@ def fit_network(parts, *, solver="refined", losses=("huber",), device="cpu", dty
     return fit
 
 
+# Two refinements whose subspaces come this close (projection distance) are
+# at the same point of the same objective: only the better one goes on.
+MERGE_DISTANCE = 0.05
+
+
 def _fit_refined(s1, train, valid, final, losses, cfg, seed, callback):
     """Stage 1 with each candidate loss, each refined; the best on ``valid`` kept.
 
     The held-out loss after refinement tells a start that converged from one
     stuck at a saddle far more reliably than any spectral score (at d = 64,
     ``h2+h2``, n = 4 d it was 0.03 for the start that reached distance 0.10
-    and 0.38 for the one that stayed at 0.50), so every loss is tried.
+    and 0.38 for the one that stayed at 0.50), so every loss is tried. The
+    refinements run in turns, one step each; all of them minimize the same
+    function of the subspace, so when two reach the same subspace (projection
+    distance below ``MERGE_DISTANCE``) the one with the larger held-out loss
+    stops there (``SubspaceFit.selection`` keeps its score).
     """
-    best, scores = None, {}
+    runs = []
     for name in losses:
         fit, state = _stage1(s1, name, cfg, seed, callback, limit=True)
         if fit is None:
             continue
         V0 = torch.as_tensor(fit.subspace).to(s1.device, s1.dtype)
-        scores[name] = _refine(fit, V0, train, valid, cfg, callback)
-        if best is None or scores[name] < best[0] - 1e-9 * abs(best[0]):
-            best = (scores[name], fit, state[1])
-    if best is None:
+        step_callback = None if callback is None else (
+            lambda t, rec, name=name: callback("refine_step", rec | {"step": t, "loss": name}))
+        descent = GrassmannDescent(train, valid, V0, degree=cfg["degree"],
+                                   max_iter=cfg["max_iter"], patience=cfg["patience"],
+                                   callback=step_callback)
+        runs.append((name, fit, state[1], descent))
+    if not runs:
         return _degenerate_fit(s1, final, seed, s1.device, s1.dtype, cfg, losses[0])
+    active = list(runs)
+    while active:
+        for run in active:
+            run[3].step()
+        active = [run for run in active if not run[3].done]
+        for a, b in itertools.combinations(list(active), 2):
+            if a in active and b in active and _projection_distance(a[3].V, b[3].V) < MERGE_DISTANCE:
+                worse = b if b[3].best_val >= a[3].best_val * (1 - 1e-9) else a
+                active.remove(worse)
+                if callback is not None:
+                    callback("refine_merged", {"loss": worse[0], "into": (a if worse is b else b)[0],
+                                               "step": worse[3].n_iter})
+    scores, best = {}, None
+    for name, fit, gen, descent in runs:
+        V, _ = descent.result()
+        fit.subspace = sign_flip(_numpy(V))
+        fit.refine_history = descent.history
+        fit.refine_iter = descent.n_iter
+        scores[name] = descent.best_val
+        if best is None or scores[name] < best[0] - 1e-9 * abs(best[0]):
+            best = (scores[name], fit, gen)
     _, fit, gen = best
     fit.selection = scores
     if final is not None:

@@ -91,16 +91,31 @@ class HermiteBasis:
         factors = self._factors(H, self.alpha)
         return self._product(factors).T, torch.stack(self._partials(H, factors), dim=2).transpose(0, 1)
 
-    def values_and_link_gradient(self, Z, coef):
-        """``Phi`` (n, B) and the gradient of ``g(z) = Phi(z) coef``, (n, k)."""
-        H = self._univariate(Z)
-        factors = self._factors(H, self.alpha)
-        grad = torch.stack([coef @ d for d in self._partials(H, factors)], dim=1)
-        return self._product(factors).T, grad
+    def evaluate(self, Z):
+        """The basis at ``Z``, kept for a link fit and a gradient at the same points."""
+        return _Evaluation(self, Z)
+
+
+class _Evaluation:
+    """``Phi(Z)`` and, on demand, the gradient of ``z -> Phi(z) coef``."""
+
+    def __init__(self, basis, Z):
+        self._basis = basis
+        self._H = basis._univariate(Z)
+        self._factors = basis._factors(self._H, basis.alpha)
+        self.values = basis._product(self._factors).T
+
+    def link_gradient(self, coef):
+        partials = self._basis._partials(self._H, self._factors)
+        return torch.stack([coef @ d for d in partials], dim=1)
 
 
 def _fit_link_projected(proj, basis, weight_sum, alpha=None):
-    chunks = ((basis.values(Z), y, w) for Z, y, w in proj)
+    return _fit_link_from_values(((basis.values(Z), y, w) for Z, y, w in proj), basis,
+                                 weight_sum, alpha)
+
+
+def _fit_link_from_values(chunks, basis, weight_sum, alpha=None):
     res = ridge_from_chunks(chunks, basis.size, weight_sum, basis.alpha.device, alpha,
                             grid=LINK_ALPHA_GRID, n_varying=basis.size - 1)
     coef = res["coef"].to(basis._root.dtype).clone()
@@ -135,11 +150,16 @@ def link_loss(samples, V, basis, coef):
     return _projected_loss(_projected(samples, V), basis, coef, samples.weight_sum)
 
 
-def _loss_and_gradient(samples, proj, basis, coef):
-    """Training loss and its Euclidean gradient in ``V`` (one pass over ``X``)."""
+def _loss_and_gradient(samples, proj, basis, coef, evals=None):
+    """Training loss and its Euclidean gradient in ``V`` (one pass over ``X``).
+
+    ``evals`` are the chunks' :meth:`HermiteBasis.evaluate` results, if known.
+    """
     G, total = None, 0.0
-    for (Xc, _, _), (Z, y, w) in zip(samples, proj):
-        Phi, grad_z = basis.values_and_link_gradient(Z, coef)
+    if evals is None:
+        evals = [basis.evaluate(Z) for Z, _, _ in proj]
+    for (Xc, _, _), (Z, y, w), ev in zip(samples, proj, evals):
+        Phi, grad_z = ev.values, ev.link_gradient(coef)
         r = Phi @ coef - y
         part = back_project(Xc, (w * r)[:, None] * grad_z)
         G = part if G is None else G + part
@@ -172,19 +192,8 @@ def overlap_singular_values(A, B):
     return torch.linalg.svdvals(A.T @ B)
 
 
-def grassmann_descent(
-    train,
-    valid,
-    V0,
-    *,
-    degree=4,
-    max_iter=200,
-    patience=15,
-    step_size=1.0,
-    tol=1e-7,
-    callback=None,
-):
-    """Two-timescale Riemannian descent from ``V0``.
+class GrassmannDescent:
+    """Two-timescale Riemannian descent from ``V0``, one step at a time.
 
     Parameters
     ----------
@@ -193,72 +202,120 @@ def grassmann_descent(
         ``valid`` may be None: then the run stops on ``max_iter`` or when the
         training loss stalls (relative decrease below ``tol``).
     V0 : torch.Tensor of shape (d, k)
-        Orthonormal start.
+        Start (orthonormalized here).
+    degree, max_iter, patience, step_size, tol, callback
+        Hermite degree of the link, step budget, held-out patience, initial
+        step size, stall tolerance (without ``valid``), and
+        ``callback(step, record)`` after every step.
+
+    Attributes
+    ----------
+    V : torch.Tensor (d, k), the current subspace.
+    best_val : float, the smallest held-out loss seen (inf before the first step).
+    done : bool, whether a stopping rule has fired.
+    n_iter : int, steps taken.
+    history : dict of lists ``train_loss``, ``val_loss``, ``step_size``,
+        ``overlap`` (singular values of ``V_{t-1}^T V_t``) and ``link_alpha``.
+    """
+
+    def __init__(self, train, valid, V0, *, degree=4, max_iter=200, patience=15, step_size=1.0,
+                 tol=1e-7, callback=None):
+        self.train, self.valid = train, valid
+        self.V = retract(V0)
+        self.basis = HermiteBasis(self.V.shape[1], degree, self.V.device, self.V.dtype)
+        self.max_iter, self.patience, self.tol, self.callback = max_iter, patience, tol, callback
+        self.history = {"train_loss": [], "val_loss": [], "step_size": [], "overlap": [],
+                        "link_alpha": []}
+        self._best = (np.inf, self.V, None)
+        self._since_best = 0
+        self._eta = step_size
+        self._grow = False
+        self._prev_loss = np.inf
+        self.n_iter = 0
+        self.done = max_iter < 1
+        self._zt = _projected(train, self.V)
+        self._zv = _projected(valid, self.V) if valid is not None else None
+
+    @property
+    def best_val(self):
+        return self._best[0]
+
+    def step(self):
+        """One link refit and one line-searched Riemannian step; returns ``done``."""
+        if self.done:
+            return True
+        train, valid, basis, V = self.train, self.valid, self.basis, self.V
+        self.n_iter += 1
+        sw = train.weight_sum
+        evals = [basis.evaluate(Z) for Z, _, _ in self._zt]
+        coef, link_alpha, _ = _fit_link_from_values(
+            [(ev.values, y, w) for ev, (_, y, w) in zip(evals, self._zt)], basis, sw)
+        loss, G = _loss_and_gradient(train, self._zt, basis, coef, evals)
+        val = _projected_loss(self._zv, basis, coef, valid.weight_sum) if valid is not None else loss
+        # decisions use a relative tolerance far above rounding, so that sums
+        # taken in another order (weights vs repeated rows) decide the same way
+        best = self._best[0]
+        if val < best - _RTOL * abs(best) or not np.isfinite(best):
+            self._best, self._since_best = (val, V, coef), 0
+        else:
+            self._since_best += 1
+        G = G - V @ (V.T @ G)
+        gnorm2 = float((G * G).sum())
+        xg = [project(Xc, G) for Xc, _, _ in train]
+        # Armijo backtracking along the retraction, link held fixed
+        # the first trial doubles the last accepted step only if that one was
+        # accepted at its first trial, so most steps take one trial
+        eta = min(self._eta * 2.0, 1e6) if self._grow else self._eta
+        V_new, accepted = V, None
+        for trial in range(30):
+            cand, T = _retraction(V - eta * G)
+            zc = _moved(self._zt, xg, eta, T)
+            if _projected_loss(zc, basis, coef, sw) <= loss - 1e-4 * eta * gnorm2 - _RTOL * abs(loss):
+                V_new, accepted = cand, (zc, T)
+                break
+            eta *= 0.5
+        self._eta, self._grow = eta, trial == 0
+        overlap = overlap_singular_values(V, V_new)
+        record = {"train_loss": loss, "val_loss": val, "step_size": eta,
+                  "overlap": overlap.cpu().numpy(), "link_alpha": link_alpha}
+        for key, value in record.items():
+            self.history[key].append(value)
+        if self.callback is not None:
+            self.callback(self.n_iter, record)
+        # no step decreases the training loss beyond rounding: converged
+        converged = accepted is None
+        stalled = converged or (self._prev_loss - loss) <= self.tol * max(abs(loss), 1e-300)
+        if not converged:
+            self._zt, T = accepted
+            if valid is not None:
+                self._zv = _moved(self._zv, [project(Xc, G) for Xc, _, _ in valid], eta, T)
+        self.V, self._prev_loss = V_new, loss
+        self.done = (converged or self.n_iter >= self.max_iter
+                     or (valid is not None and self._since_best >= self.patience)
+                     or (valid is None and stalled))
+        return self.done
+
+    def result(self):
+        """``(V, coef)``: the best subspace on ``valid`` (or the last) and its link."""
+        if self._best[2] is None or self.valid is None:
+            coef, _, _ = _fit_link_projected(self._zt, self.basis, self.train.weight_sum)
+            return self.V, coef
+        return self._best[1], self._best[2]
+
+
+def grassmann_descent(train, valid, V0, **kwargs):
+    """Run :class:`GrassmannDescent` to its stopping rule.
 
     Returns
     -------
     V : torch.Tensor (d, k), the best subspace on ``valid`` (or the last).
     coef : torch.Tensor (B,), link coefficients fitted on ``train`` at ``V``.
     basis : HermiteBasis
-    history : dict of lists ``train_loss``, ``val_loss``, ``step_size``,
-        ``overlap`` (singular values of ``V_{t-1}^T V_t``) and ``link_alpha``.
+    history : dict of lists (see :class:`GrassmannDescent`).
     n_iter : int
     """
-    V = retract(V0)
-    k = V.shape[1]
-    basis = HermiteBasis(k, degree, V.device, V.dtype)
-    history = {"train_loss": [], "val_loss": [], "step_size": [], "overlap": [], "link_alpha": []}
-    best = (np.inf, V, None)
-    since_best = 0
-    eta = step_size
-    it = 0
-    prev_loss = np.inf
-    sw = train.weight_sum
-    zt = _projected(train, V)
-    zv = _projected(valid, V) if valid is not None else None
-    for it in range(1, max_iter + 1):
-        coef, link_alpha, _ = _fit_link_projected(zt, basis, sw)
-        loss, G = _loss_and_gradient(train, zt, basis, coef)
-        val = _projected_loss(zv, basis, coef, valid.weight_sum) if valid is not None else loss
-        # decisions use a relative tolerance far above rounding, so that sums
-        # taken in another order (weights vs repeated rows) decide the same way
-        if val < best[0] - _RTOL * abs(best[0]) or not np.isfinite(best[0]):
-            best, since_best = (val, V, coef), 0
-        else:
-            since_best += 1
-        G = G - V @ (V.T @ G)
-        gnorm2 = float((G * G).sum())
-        xg = [project(Xc, G) for Xc, _, _ in train]
-        # Armijo backtracking along the retraction, link held fixed
-        eta = min(eta * 2.0, 1e6)
-        V_new, accepted = V, None
-        for _ in range(30):
-            cand, T = _retraction(V - eta * G)
-            zc = _moved(zt, xg, eta, T)
-            if _projected_loss(zc, basis, coef, sw) <= loss - 1e-4 * eta * gnorm2 - _RTOL * abs(loss):
-                V_new, accepted = cand, (zc, T)
-                break
-            eta *= 0.5
-        overlap = overlap_singular_values(V, V_new)
-        record = {"train_loss": loss, "val_loss": val, "step_size": eta,
-                  "overlap": overlap.cpu().numpy(), "link_alpha": link_alpha}
-        for key, value in record.items():
-            history[key].append(value)
-        if callback is not None:
-            callback(it, record)
-        # no step decreases the training loss beyond rounding: converged
-        converged = accepted is None
-        stalled = converged or (prev_loss - loss) <= tol * max(abs(loss), 1e-300)
-        if not converged:
-            zt, T = accepted
-            if valid is not None:
-                zv = _moved(zv, [project(Xc, G) for Xc, _, _ in valid], eta, T)
-        V, prev_loss = V_new, loss
-        if converged or (valid is not None and since_best >= patience) or (
-            valid is None and stalled
-        ):
-            break
-    if best[2] is None or valid is None:
-        coef, _, _ = _fit_link_projected(zt, basis, sw)
-        return V, coef, basis, history, it
-    return best[1], best[2], basis, history, it
+    run = GrassmannDescent(train, valid, V0, **kwargs)
+    while not run.step():
+        pass
+    V, coef = run.result()
+    return V, coef, run.basis, run.history, run.n_iter
