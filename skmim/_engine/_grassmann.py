@@ -40,74 +40,53 @@ def multi_indices(k, degree):
 
 
 class HermiteBasis:
-    """``phi_alpha(z) = prod_j h_{alpha_j}(z_j)`` and its gradient in ``z``."""
+    """``phi_alpha(z) = prod_j h_{alpha_j}(z_j)`` and its gradient in ``z``.
+
+    Since ``h_p' = sqrt(p) h_{p-1}``, the derivative of ``phi_alpha`` in
+    ``z_j`` is ``sqrt(alpha_j) phi_{alpha - e_j}``, another element of the
+    basis; the gradient of a link ``g = Phi coef`` is therefore ``Phi C``
+    with a ``B x k`` matrix ``C`` built from ``coef`` (:meth:`link_gradient`).
+    """
 
     def __init__(self, k, degree, device, dtype):
         self.k, self.degree = k, degree
-        self.alpha = torch.tensor(multi_indices(k, degree), device=device, dtype=torch.long)
+        indices = multi_indices(k, degree)
+        self.alpha = torch.tensor(indices, device=device, dtype=torch.long)
         self.size = self.alpha.shape[0]
-        self._lower = (self.alpha - 1).clamp_min(0)
-        self._root = torch.sqrt(self.alpha.to(dtype))
+        # rows of the (k (P+1), n) table of univariate values to multiply
+        self._rows = (self.alpha + (degree + 1) * torch.arange(k, device=device)).T.reshape(-1)
+        # derivative map: D[j, index(alpha - e_j), b] = sqrt(alpha_bj)
+        position = {a: i for i, a in enumerate(indices)}
+        D = torch.zeros(k, self.size, self.size, dtype=dtype)
+        for b, a in enumerate(indices):
+            for j in range(k):
+                if a[j] > 0:
+                    lower = a[:j] + (a[j] - 1,) + a[j + 1:]
+                    D[j, position[lower], b] = math.sqrt(a[j])
+        self._derivative = D.to(device)
 
     def _univariate(self, Z):
-        # H[p, j, i] = h_p(Z[i, j]), h_{p+1} = (z h_p - sqrt(p) h_{p-1}) / sqrt(p + 1);
-        # samples last, so that gathering rows of H copies contiguous memory
+        # T[j (P+1) + p, i] = h_p(Z[i, j]), h_{p+1} = (z h_p - sqrt(p) h_{p-1}) / sqrt(p + 1);
+        # samples last, so that gathering rows copies contiguous memory
         Zt = Z.T.contiguous()
         H = [torch.ones_like(Zt), Zt]
         for p in range(1, self.degree):
             H.append((Zt * H[p] - math.sqrt(p) * H[p - 1]) / math.sqrt(p + 1))
-        return torch.stack(H[: self.degree + 1])  # (P+1, k, n)
-
-    def _factors(self, H, alpha):
-        # [h_{alpha_bj}(z_j)]_b for each j: k tensors of shape (B, n)
-        return [H[:, j, :].index_select(0, alpha[:, j]) for j in range(self.k)]
-
-    @staticmethod
-    def _product(factors):
-        out = factors[0]
-        for f in factors[1:]:
-            out = out * f
-        return out
+        return torch.stack(H[: self.degree + 1], dim=1).reshape(-1, Zt.shape[1])
 
     def values(self, Z):
         """``Phi`` of shape (n, B)."""
-        return self._product(self._factors(self._univariate(Z), self.alpha)).T
+        factors = self._univariate(Z).index_select(0, self._rows).view(self.k, self.size, -1)
+        return factors.prod(dim=0).T
 
-    def _partials(self, H, factors):
-        # dPhi / dz_j as k tensors (B, n); h_p' = sqrt(p) h_{p-1}
-        lower = self._factors(H, self._lower)
-        out = []
-        for j in range(self.k):
-            d = self._root[:, j, None] * lower[j]
-            for i, f in enumerate(factors):
-                if i != j:
-                    d = d * f
-            out.append(d)
-        return out
+    def link_gradient(self, coef):
+        """``C`` (B, k) with ``grad_z (Phi(z) coef) = Phi(z) C``."""
+        return (self._derivative @ coef).T
 
     def values_and_gradients(self, Z):
         """``Phi`` (n, B) and ``dPhi / dz`` (n, B, k)."""
-        H = self._univariate(Z)
-        factors = self._factors(H, self.alpha)
-        return self._product(factors).T, torch.stack(self._partials(H, factors), dim=2).transpose(0, 1)
-
-    def evaluate(self, Z):
-        """The basis at ``Z``, kept for a link fit and a gradient at the same points."""
-        return _Evaluation(self, Z)
-
-
-class _Evaluation:
-    """``Phi(Z)`` and, on demand, the gradient of ``z -> Phi(z) coef``."""
-
-    def __init__(self, basis, Z):
-        self._basis = basis
-        self._H = basis._univariate(Z)
-        self._factors = basis._factors(self._H, basis.alpha)
-        self.values = basis._product(self._factors).T
-
-    def link_gradient(self, coef):
-        partials = self._basis._partials(self._H, self._factors)
-        return torch.stack([coef @ d for d in partials], dim=1)
+        Phi = self.values(Z)
+        return Phi, torch.einsum("nc,jcb->nbj", Phi, self._derivative)
 
 
 def _fit_link_projected(proj, basis, weight_sum, alpha=None):
@@ -118,7 +97,7 @@ def _fit_link_projected(proj, basis, weight_sum, alpha=None):
 def _fit_link_from_values(chunks, basis, weight_sum, alpha=None):
     res = ridge_from_chunks(chunks, basis.size, weight_sum, basis.alpha.device, alpha,
                             grid=LINK_ALPHA_GRID, n_varying=basis.size - 1)
-    coef = res["coef"].to(basis._root.dtype).clone()
+    coef = res["coef"].to(basis._derivative.dtype).clone()
     coef[0] += res["intercept"]
     return coef, res["alpha"], res["gcv"]
 
@@ -150,18 +129,18 @@ def link_loss(samples, V, basis, coef):
     return _projected_loss(_projected(samples, V), basis, coef, samples.weight_sum)
 
 
-def _loss_and_gradient(samples, proj, basis, coef, evals=None):
+def _loss_and_gradient(samples, proj, basis, coef, values=None):
     """Training loss and its Euclidean gradient in ``V`` (one pass over ``X``).
 
-    ``evals`` are the chunks' :meth:`HermiteBasis.evaluate` results, if known.
+    ``values`` are the chunks' basis values ``Phi``, if known.
     """
     G, total = None, 0.0
-    if evals is None:
-        evals = [basis.evaluate(Z) for Z, _, _ in proj]
-    for (Xc, _, _), (Z, y, w), ev in zip(samples, proj, evals):
-        Phi, grad_z = ev.values, ev.link_gradient(coef)
+    if values is None:
+        values = [basis.values(Z) for Z, _, _ in proj]
+    C = basis.link_gradient(coef)
+    for (Xc, _, _), (Z, y, w), Phi in zip(samples, proj, values):
         r = Phi @ coef - y
-        part = back_project(Xc, (w * r)[:, None] * grad_z)
+        part = back_project(Xc, (w * r)[:, None] * (Phi @ C))
         G = part if G is None else G + part
         total += float((w * r * r).sum())
     sw = samples.weight_sum
@@ -247,10 +226,10 @@ class GrassmannDescent:
         train, valid, basis, V = self.train, self.valid, self.basis, self.V
         self.n_iter += 1
         sw = train.weight_sum
-        evals = [basis.evaluate(Z) for Z, _, _ in self._zt]
+        values = [basis.values(Z) for Z, _, _ in self._zt]
         coef, link_alpha, _ = _fit_link_from_values(
-            [(ev.values, y, w) for ev, (_, y, w) in zip(evals, self._zt)], basis, sw)
-        loss, G = _loss_and_gradient(train, self._zt, basis, coef, evals)
+            [(Phi, y, w) for Phi, (_, y, w) in zip(values, self._zt)], basis, sw)
+        loss, G = _loss_and_gradient(train, self._zt, basis, coef, values)
         val = _projected_loss(self._zv, basis, coef, valid.weight_sum) if valid is not None else loss
         # decisions use a relative tolerance far above rounding, so that sums
         # taken in another order (weights vs repeated rows) decide the same way
