@@ -264,8 +264,10 @@ def _fit_refined(s1, train, valid, final, losses, cfg, seed, callback):
         if fit is None:
             continue
         V0 = torch.as_tensor(fit.subspace).to(s1.device, s1.dtype)
+        # with several candidates the progress lines name the loss
+        tag = {"loss": name} if len(losses) > 1 else {}
         step_callback = None if callback is None else (
-            lambda t, rec, name=name: callback("refine_step", rec | {"step": t, "loss": name}))
+            lambda t, rec, tag=tag: callback("refine_step", rec | {"step": t} | tag))
         descent = GrassmannDescent(train, valid, V0, degree=cfg["degree"],
                                    max_iter=cfg["max_iter"], patience=cfg["patience"],
                                    callback=step_callback)
