@@ -505,7 +505,8 @@ def _timing_section(tim, thr, mode, out_dir):
         _plot_timing(tim, os.path.join(out_dir, png), fits)
         lines += [f"Fit time on {tim['link'].iloc[0]}, one thread, fitted log-log exponents "
                   "(least squares on the medians over seeds). The default (refined) solver "
-                  "runs stage 1 and a refinement for each of its three candidate losses and "
+                  "runs stage 1 and a refinement for each of its three candidate losses "
+                  "(refinements that reach the same subspace merge) and "
                   "stops each refinement on held-out loss, so its number of steps varies "
                   "with n and d (`n_iter_` of the chosen loss is listed; the per-step column "
                   "divides by it and is only indicative). The layer-wise solver takes a fixed "
