@@ -371,7 +371,7 @@ def _targets_section(tg, out_dir):
             if len(pm) == 0:
                 continue
             t = _median(pm, col)
-            rrows.append([what, _fmt(t, 3), f"{t_def / t:.1f}x" if t > 0 else "n/a"])
+            rrows.append([what, _fmt(t, 3), (f"{t_def / t:.1f}x" if t_def >= t else f"{t_def / t:.2f}x") if t > 0 else "n/a"])
         lines.append(_table(["what", "seconds", "default / this"], rrows))
         mem = part.groupby("method")["peak_mem_mib"].median()
         lines += ["", "Peak memory growth during the fit at this point (MiB, median): "

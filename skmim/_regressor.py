@@ -109,7 +109,7 @@ class MultiIndexNetRegressor(RegressorMixin, BaseMultiIndex):
         reach the same subspace (projection distance below 0.05) the one with
         the larger held-out loss stops (its score stays in ``loss_scores_``).
         On ``h2+h2`` at d = 256, n = 16 d that happened within a few steps and
-        made ``"auto"`` cost 1.3 times one loss instead of 3 times
+        made ``"auto"`` cost 1.3 to 1.6 times one loss instead of 3 times
         (``benchmarks/fit_time_variants.py``); with
         ``solver="layerwise"``, the loss whose weakest direction stands furthest
         above its noise edge is picked by a cheap randomized block power
