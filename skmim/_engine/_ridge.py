@@ -22,22 +22,24 @@ def features(X, directions, biases, activation):
 
 
 def _sufficient_statistics(chunks, n_features, device):
-    """Weighted sums of ``F``, ``F^T F``, ``F^T y``, ``y`` and ``y^2`` over ``(F, y, w)`` chunks."""
-    acc = {
-        "sF": torch.zeros(n_features, dtype=torch.float64, device=device),
-        "G": torch.zeros(n_features, n_features, dtype=torch.float64, device=device),
-        "Fy": torch.zeros(n_features, dtype=torch.float64, device=device),
-        "sy": 0.0,
-        "yy": 0.0,
-    }
+    """Weighted sums of ``F``, ``F^T F``, ``F^T y``, ``y`` and ``y^2`` over ``(F, y, w)`` chunks.
+
+    One product ``[1 F y]^T diag(w) [1 F y]`` per chunk gives them all.
+    """
+    M = None
     for Fc, yc, wc in chunks:
-        wF = wc[:, None] * Fc
-        acc["sF"] += wF.sum(0).double()
-        acc["G"] += (Fc.T @ wF).double()
-        acc["Fy"] += (yc @ wF).double()
-        acc["sy"] += float((wc * yc).sum())
-        acc["yy"] += float((wc * yc * yc).sum())
-    return acc
+        A = torch.cat([torch.ones_like(yc)[:, None], Fc, yc[:, None]], dim=1)
+        part = (A.T @ (wc[:, None] * A)).double()
+        M = part if M is None else M + part
+    if M is None:
+        M = torch.zeros(n_features + 2, n_features + 2, dtype=torch.float64, device=device)
+    return {
+        "sF": M[0, 1:-1],
+        "G": M[1:-1, 1:-1],
+        "Fy": M[1:-1, -1],
+        "sy": float(M[0, -1]),
+        "yy": float(M[-1, -1]),
+    }
 
 
 def ridge_gcv(samples, feature_fn, n_features, alpha=None, grid=ALPHA_GRID, n_varying=None):
