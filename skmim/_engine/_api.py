@@ -13,11 +13,12 @@ import torch
 
 from ._data import Samples, project
 from ._device import resolve_device, resolve_dtype
-from ._grassmann import GrassmannDescent, grassmann_descent
+from ._grassmann import GrassmannDescent
 from ._layerwise import (
     DENSE_MAX_FEATURES,
     SecondMoment,
     _projection_distance,
+    distinct_neurons,
     noise_level,
     power_first_layer,
     ritz_values,
@@ -125,9 +126,8 @@ def _stage1(s1, name, cfg, seed, callback, limit=False):
     d = s1.n_features
     track = cfg["n_components"] or cfg["max_components"]
     if limit:
-        paired = abs(1.0 - lr * wd) <= 1e-12
         # with paired neurons W = [W_h; +-W_h]: W_h has W's singular vectors
-        neurons = cfg["width"] // 2 if paired else cfg["width"]
+        neurons = distinct_neurons(cfg["width"], lr, wd)
         # the d x d matrix costs n d^2 once; streaming costs 2 n d neurons per step
         dense = d <= min(DENSE_MAX_FEATURES, 2 * cfg["n_steps"] * neurons)
         sigma = SecondMoment(scores, dense=dense)
@@ -159,16 +159,33 @@ def _stage1(s1, name, cfg, seed, callback, limit=False):
     return fit, (W, gen)
 
 
-def _refine(fit, V0, train, valid, cfg, callback):
-    V, _, _, hist, n_iter = grassmann_descent(
-        train, valid, V0,
-        degree=cfg["degree"], max_iter=cfg["max_iter"], patience=cfg["patience"],
-        callback=None if callback is None else (lambda t, rec: callback("refine_step", rec | {"step": t})),
-    )
+def _descent(train, valid, V0, cfg, callback, tag=None):
+    """A :class:`GrassmannDescent` from ``V0`` reporting ``refine_step`` events.
+
+    ``tag`` (a dict) is added to every reported record.
+    """
+    step_callback = None if callback is None else (
+        lambda t, rec: callback("refine_step", rec | {"step": t} | (tag or {})))
+    return GrassmannDescent(train, valid, V0, degree=cfg["degree"], max_iter=cfg["max_iter"],
+                            patience=cfg["patience"], callback=step_callback)
+
+
+def _store_refinement(fit, descent):
+    """Put a finished descent's subspace and records in ``fit``."""
+    V, _ = descent.result()
     fit.subspace = sign_flip(_numpy(V))
-    fit.refine_history = hist
-    fit.refine_iter = n_iter
-    return min(hist["val_loss"]) if hist["val_loss"] else np.inf
+    fit.refine_history = descent.history
+    fit.refine_iter = descent.n_iter
+
+
+def _refine(fit, V0, train, valid, cfg, callback):
+    """Run one descent to its stopping rule; returns its smallest held-out loss."""
+    descent = _descent(train, valid, V0, cfg, callback)
+    while not descent.step():
+        pass
+    _store_refinement(fit, descent)
+    val = descent.history["val_loss"]
+    return min(val) if val else np.inf
 
 
 def fit_network(parts, *, solver="refined", losses=("huber",), device="cpu", dtype="auto",
@@ -265,13 +282,8 @@ def _fit_refined(s1, train, valid, final, losses, cfg, seed, callback):
             continue
         V0 = torch.as_tensor(fit.subspace).to(s1.device, s1.dtype)
         # with several candidates the progress lines name the loss
-        tag = {"loss": name} if len(losses) > 1 else {}
-        step_callback = None if callback is None else (
-            lambda t, rec, tag=tag: callback("refine_step", rec | {"step": t} | tag))
-        descent = GrassmannDescent(train, valid, V0, degree=cfg["degree"],
-                                   max_iter=cfg["max_iter"], patience=cfg["patience"],
-                                   callback=step_callback)
-        runs.append((name, fit, state[1], descent))
+        tag = {"loss": name} if len(losses) > 1 else None
+        runs.append((name, fit, state[1], _descent(train, valid, V0, cfg, callback, tag)))
     if not runs:
         return _degenerate_fit(s1, final, seed, s1.device, s1.dtype, cfg, losses[0])
     active = list(runs)
@@ -288,10 +300,7 @@ def _fit_refined(s1, train, valid, final, losses, cfg, seed, callback):
                                                "step": worse[3].n_iter})
     scores, best = {}, None
     for name, fit, gen, descent in runs:
-        V, _ = descent.result()
-        fit.subspace = sign_flip(_numpy(V))
-        fit.refine_history = descent.history
-        fit.refine_iter = descent.n_iter
+        _store_refinement(fit, descent)
         scores[name] = descent.best_val
         if best is None or scores[name] < best[0] - 1e-9 * abs(best[0]):
             best = (scores[name], fit, gen)

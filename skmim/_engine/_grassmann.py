@@ -124,11 +124,6 @@ def fit_link(samples, V, basis, alpha=None):
     return _fit_link_projected(_projected(samples, V), basis, samples.weight_sum, alpha)
 
 
-def link_loss(samples, V, basis, coef):
-    """``sum_i w_i (g(V^T x_i) - y_i)^2 / (2 sum_i w_i)``."""
-    return _projected_loss(_projected(samples, V), basis, coef, samples.weight_sum)
-
-
 def _loss_and_gradient(samples, proj, basis, coef, values=None):
     """Training loss and its Euclidean gradient in ``V`` (one pass over ``X``).
 
@@ -280,21 +275,3 @@ class GrassmannDescent:
             coef, _, _ = _fit_link_projected(self._zt, self.basis, self.train.weight_sum)
             return self.V, coef
         return self._best[1], self._best[2]
-
-
-def grassmann_descent(train, valid, V0, **kwargs):
-    """Run :class:`GrassmannDescent` to its stopping rule.
-
-    Returns
-    -------
-    V : torch.Tensor (d, k), the best subspace on ``valid`` (or the last).
-    coef : torch.Tensor (B,), link coefficients fitted on ``train`` at ``V``.
-    basis : HermiteBasis
-    history : dict of lists (see :class:`GrassmannDescent`).
-    n_iter : int
-    """
-    run = GrassmannDescent(train, valid, V0, **kwargs)
-    while not run.step():
-        pass
-    V, coef = run.result()
-    return V, coef, run.basis, run.history, run.n_iter

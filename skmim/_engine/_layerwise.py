@@ -52,6 +52,35 @@ def _projection_distance(A, B):
     return float(torch.sqrt(torch.clamp(1.0 - overlap / k, min=0.0)))
 
 
+def _record_step(history, step, W, k, prev_basis, value, rayleigh, callback):
+    """Append stage-1 step ``step``'s record to ``history`` (and report it).
+
+    Returns the top-``k`` right singular basis of ``W``, the next step's
+    ``prev_basis``.
+    """
+    basis, s = top_right_singular(W, k)
+    record = {
+        "loss": value,
+        "rayleigh": float(rayleigh),
+        "concentration": float((s[:k] ** 2).sum() / (s**2).sum()),
+        "subspace_change": _projection_distance(prev_basis, basis),
+    }
+    for key, val in record.items():
+        history[key].append(val)
+    if callback is not None:
+        callback(step, record)
+    return basis
+
+
+def distinct_neurons(width, learning_rate, weight_decay):
+    """Neurons stage 1 must iterate in its limit: ``width / 2`` when ``beta = 1 / eta``.
+
+    Then ``W <- -eta grad`` and the two neurons of a pair stay exactly
+    opposite (or equal), so one per pair carries all the information.
+    """
+    return width // 2 if abs(1.0 - learning_rate * weight_decay) <= 1e-12 else width
+
+
 def train_first_layer(
     samples,
     loss,
@@ -123,18 +152,8 @@ def train_first_layer(
             # (eigenvalue 0); its direction is kept, as power iteration would.
             alive = norms > 0
             W = torch.where(alive, W_new * (init_scale / norms.clamp_min(1e-300)), W)
-            basis, s = top_right_singular(W, k)
-            record = {
-                "loss": value,
-                "rayleigh": float(rayleigh),
-                "concentration": float((s[:k] ** 2).sum() / (s**2).sum()),
-                "subspace_change": _projection_distance(prev_basis, basis),
-            }
-        prev_basis = basis
-        for key, val in record.items():
-            history[key].append(val)
-        if callback is not None:
-            callback(step + 1, record)
+            prev_basis = _record_step(history, step + 1, W, k, prev_basis, value, rayleigh,
+                                      callback)
     return W / W.norm(dim=1, keepdim=True), history
 
 
@@ -181,10 +200,10 @@ def power_first_layer(
     """
     W, a = symmetric_init(width, n_features, 1.0, generator, device, dtype)
     keep = 1.0 - learning_rate * weight_decay
-    paired = abs(keep) <= 1e-12
+    neurons = distinct_neurons(width, learning_rate, weight_decay)
+    paired = neurons < width
     if paired:
-        half = width // 2
-        W, a, keep = W[:half], a[:half], 0.0
+        W, a, keep = W[:neurons], a[:neurons], 0.0
     k = max(1, min(track_components, width, n_features))
     history = {"loss": [], "rayleigh": [], "concentration": [], "subspace_change": []}
     prev_basis, _ = top_right_singular(W, k)
@@ -194,18 +213,8 @@ def power_first_layer(
         W_new = keep * W + learning_rate * a[:, None] * SW
         norms = W_new.norm(dim=1, keepdim=True)
         W = torch.where(norms > 0, W_new / norms.clamp_min(1e-300), W / W.norm(dim=1, keepdim=True))
-        basis, s = top_right_singular(W, k)
-        record = {
-            "loss": loss_value,
-            "rayleigh": float(rayleigh),
-            "concentration": float((s[:k] ** 2).sum() / (s**2).sum()),
-            "subspace_change": _projection_distance(prev_basis, basis),
-        }
-        prev_basis = basis
-        for key, val in record.items():
-            history[key].append(val)
-        if callback is not None:
-            callback(step + 1, record)
+        prev_basis = _record_step(history, step + 1, W, k, prev_basis, loss_value, rayleigh,
+                                  callback)
     W = W / W.norm(dim=1, keepdim=True)
     if paired:
         W = torch.cat([W, W if n_steps % 2 == 0 else -W])
