@@ -173,6 +173,7 @@ class BaseMultiIndex(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             parts,
             solver=solver,
             losses=STAGE1_LOSSES if self.loss == "auto" else (self.loss,),
+            first_order=self.loss == "auto",
             device=device,
             dtype=dtype,
             batch_size=self.batch_size,
@@ -214,7 +215,7 @@ class BaseMultiIndex(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         if solver == "sgd":
             self.n_iter_ = int(fit.history["step"][-1]) if fit.history["step"] else 0
         else:
-            stage1_steps = 0 if (fit.degenerate or solver == "grassmann") else n_steps
+            stage1_steps = 0 if (fit.degenerate or fit.first_layer is None) else n_steps
             self.n_iter_ = stage1_steps + fit.refine_iter
         self.history_ = fit.history
         self.refine_history_ = fit.refine_history

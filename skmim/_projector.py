@@ -90,15 +90,18 @@ class MultiIndexProjector(BaseMultiIndex):
     subspace_ : ndarray of shape (n_features, `n_components_`)
         Orthonormal basis of the learned subspace.
     n_components_ : int
-    stage1_weights_ : ndarray of shape (width, n_features)
-        First-layer directions after stage 1.
+    stage1_weights_ : ndarray of shape (width, n_features) or None
+        First-layer directions after stage 1 (None when the kept refinement
+        did not start from stage 1).
     loss_ : str
-        Stage-1 loss used.
+        Stage-1 loss used, or ``"sliced"`` (see :class:`MultiIndexNetRegressor`).
     loss_scores_ : dict
-        With ``loss="auto"``: the score of each candidate loss (see
+        With ``loss="auto"``: the score of each candidate start (see
         :class:`MultiIndexNetRegressor`).
     spectrum_ : ndarray
-        Ritz values on the top singular directions of the first layer.
+        Ritz values on the top singular directions of the first layer (for
+        ``loss_ == "sliced"``, eigenvalues of the sliced-inverse-regression
+        matrix).
     noise_level_ : float
         Spectrum edge expected from noise.
     n_iter_ : int

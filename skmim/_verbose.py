@@ -43,6 +43,11 @@ class Progress:
         elif event == "refine_merged":
             msg = (f"refinement from loss={info['loss']!r} reached the subspace of "
                    f"loss={info['into']!r} at step {info['step']}: stopped")
+        elif event == "sliced_start":
+            n = info["signal"]
+            msg = ("sliced inverse regression start: "
+                   + (f"{n} direction(s) above its noise edge, refined as candidate 'sliced'" if n
+                      else "nothing above its noise edge, not refined"))
         elif event == "sgd_record":
             msg = (f"sgd step {info['step']}: loss={info['loss']:.4g}, "
                    f"mass outside subspace={info['mass_outside']:.3f}")

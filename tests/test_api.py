@@ -3,6 +3,7 @@
 import pickle
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -132,6 +133,27 @@ def test_verbose_prints_progress(data, capsys):
     small(n_components=2, verbose=1, loss="huber").fit(X, y)
     out = capsys.readouterr().out
     assert "stage 1 step 1/" in out and "refine step 1" in out
+
+
+def test_fit_from_sliced_start_attributes(capsys):
+    # h3 + h3 at d = 256, n = 8 d: the sliced-inverse-regression start wins
+    # (tests/test_statistics.py::test_first_order_start_on_odd_link)
+    problem = GaussianMultiIndex(256, "h3+h3", noise=0.1, random_state=3)
+    X, y = problem.sample(2048, random_state=4)
+    model = MultiIndexNetRegressor(n_components=2, random_state=0, verbose=1).fit(X, y)
+    assert "sliced inverse regression start: 1 direction(s) above" in capsys.readouterr().out
+    assert model.loss_ == "sliced"
+    assert set(model.loss_scores_) == {"squared", "huber", "abs", "sliced"}
+    assert model.loss_scores_["sliced"] == min(model.loss_scores_.values())
+    assert model.stage1_weights_ is None
+    assert model.history_ == {"loss": [], "rayleigh": [], "concentration": [], "subspace_change": []}
+    assert model.n_iter_ == len(model.refine_history_["val_loss"]) > 0
+    assert model.spectrum_[0] > 1.25 * model.noise_level_ > 1.25 * model.spectrum_[1]
+    # a loss given explicitly runs that loss only
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SubspaceWarning)  # nothing above noise at this n
+        abs_only = small(n_components=2, loss="abs").fit(X, y)
+    assert abs_only.loss_ == "abs" and set(abs_only.loss_scores_) == {"abs"}
 
 
 def test_sample_weight_equals_repetition(data):

@@ -16,6 +16,7 @@ from ._device import resolve_device, resolve_dtype
 from ._grassmann import GrassmannDescent
 from ._layerwise import (
     DENSE_MAX_FEATURES,
+    STAGE1_RECORDS,
     SecondMoment,
     _projection_distance,
     distinct_neurons,
@@ -30,6 +31,7 @@ from ._losses import Stage1Loss
 from ._network import ACTIVATIONS
 from ._ridge import fit_ridge, ridge_gcv
 from ._sgd import gap_components, init_sgd_network, sgd_pass
+from ._sliced import sliced_directions
 
 # Ritz values above NOISE_MARGIN times the predicted noise edge count as signal.
 NOISE_MARGIN = 1.25
@@ -258,6 +260,9 @@ def fit_network(parts, *, solver="refined", losses=("huber",), device="cpu", dty
     return fit
 
 
+# Name of the first-order start (sliced inverse regression) among the candidates.
+SLICED = "sliced"
+
 # Two refinements whose subspaces come this close (projection distance) are
 # at the same point of the same objective: only the better one goes on.
 MERGE_DISTANCE = 0.05
@@ -284,6 +289,12 @@ def _fit_refined(s1, train, valid, final, losses, cfg, seed, callback):
         # with several candidates the progress lines name the loss
         tag = {"loss": name} if len(losses) > 1 else None
         runs.append((name, fit, state[1], _descent(train, valid, V0, cfg, callback, tag)))
+    if cfg.get("first_order", False):
+        fit = _sliced_start(s1, cfg, callback)
+        if fit is not None:
+            V0 = torch.as_tensor(fit.subspace).to(s1.device, s1.dtype)
+            runs.append((SLICED, fit, torch.Generator().manual_seed(int(seed)),
+                         _descent(train, valid, V0, cfg, callback, {"loss": SLICED})))
     if not runs:
         return _degenerate_fit(s1, final, seed, s1.device, s1.dtype, cfg, losses[0])
     active = list(runs)
@@ -309,6 +320,27 @@ def _fit_refined(s1, train, valid, final, losses, cfg, seed, callback):
     if final is not None:
         _final_stage2(fit, final, gen, cfg)
     return fit
+
+
+def _sliced_start(s1, cfg, callback):
+    """The sliced-inverse-regression start as a :class:`SubspaceFit`.
+
+    None when no eigenvalue of its matrix exceeds ``NOISE_MARGIN`` times the
+    noise edge: links without first-order information (every even link) do
+    not pay for a refinement from noise. Its spectrum and edge take the place
+    of stage 1's.
+    """
+    V, vals, edge = sliced_directions(s1, cfg["n_components"] or cfg["max_components"])
+    spectrum = vals[:cfg["max_components"]]
+    count = count_above_noise(spectrum, edge)
+    if callback is not None:
+        callback("sliced_start", {"signal": count})
+    if count == 0:
+        return None
+    k = cfg["n_components"] or count
+    return SubspaceFit(loss=SLICED, subspace=sign_flip(_numpy(V[:, :k])), n_components=k,
+                       spectrum=spectrum, noise_level=edge, degenerate=False,
+                       history={key: [] for key in STAGE1_RECORDS})
 
 
 def _choose_loss(s1, losses, cfg, seed):
@@ -496,7 +528,7 @@ def _degenerate_fit(s1, s2, seed, dev, dt, cfg, loss_name):
         noise_level=0.0,
         degenerate=True,
         first_layer=_numpy(W),
-        history={"loss": [], "rayleigh": [], "concentration": [], "subspace_change": []},
+        history={key: [] for key in STAGE1_RECORDS},
     )
     if s2 is not None:
         _stage2(fit, W, s2, gen, "neurons", cfg["activation"], cfg["bias_scale"], cfg["alpha"])

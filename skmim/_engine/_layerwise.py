@@ -24,6 +24,9 @@ from ._network import logcosh, symmetric_init
 # Stage 1 in its limit forms the d x d second-moment matrix up to this d.
 DENSE_MAX_FEATURES = 4096
 
+# Per-step records of stage 1 (``SubspaceFit.history``).
+STAGE1_RECORDS = ("loss", "rayleigh", "concentration", "subspace_change")
+
 
 def top_right_singular(W, k):
     """Top-``k`` right singular vectors (columns) and all singular values of ``W``.
@@ -46,10 +49,13 @@ def top_right_singular(W, k):
 
 
 def _projection_distance(A, B):
-    """``|P_A - P_B|_F / sqrt(2k)`` for two ``d x k`` orthonormal bases."""
-    k = A.shape[1]
+    """``|P_A - P_B|_F / sqrt(k_A + k_B)`` for orthonormal bases ``A`` and ``B``.
+
+    (``skmim.metrics.subspace_distance``; bases of different sizes are apart
+    even when one span contains the other.)
+    """
     overlap = torch.linalg.matrix_norm(A.T @ B) ** 2
-    return float(torch.sqrt(torch.clamp(1.0 - overlap / k, min=0.0)))
+    return float(torch.sqrt(torch.clamp(1.0 - 2.0 * overlap / (A.shape[1] + B.shape[1]), min=0.0)))
 
 
 def _record_step(history, step, W, k, prev_basis, value, rayleigh, callback):
@@ -130,7 +136,7 @@ def train_first_layer(
     W, a = symmetric_init(width, samples.n_features, init_scale, generator, device, dtype)
     wsum = samples.weight_sum
     k = max(1, min(track_components, width, samples.n_features))
-    history = {"loss": [], "rayleigh": [], "concentration": [], "subspace_change": []}
+    history = {key: [] for key in STAGE1_RECORDS}
     prev_basis, _ = top_right_singular(W, k)
     for step in range(n_steps):
         grad = torch.zeros_like(W)
@@ -205,7 +211,7 @@ def power_first_layer(
     if paired:
         W, a, keep = W[:neurons], a[:neurons], 0.0
     k = max(1, min(track_components, width, n_features))
-    history = {"loss": [], "rayleigh": [], "concentration": [], "subspace_change": []}
+    history = {key: [] for key in STAGE1_RECORDS}
     prev_basis, _ = top_right_singular(W, k)
     for step in range(n_steps):
         SW = (sigma @ W.T).T
