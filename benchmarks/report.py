@@ -283,6 +283,33 @@ def _peer_rows(df):
     return rows
 
 
+def _peer_d256_section(out_dir):
+    """The peer margin at d = 256 from ``benchmarks/sweeps/peer_d256.py``, if run."""
+    path = os.path.join(out_dir, "peer_d256.csv")
+    if not os.path.exists(path):
+        return []
+    df = pd.read_csv(path, keep_default_na=False, na_values=["nan", "NaN", ""])
+    df["distance"] = pd.to_numeric(df["distance"], errors="coerce")
+    df["error"] = df["error"].fillna("").astype(str) if "error" in df else ""
+    peer = _peer_rows(df)
+    bad = [p for p in peer if not p["ok"]]
+    seeds = ", ".join(str(s) for s in sorted(df["seed"].unique()))
+    lines = ["## Default vs the best peer at d = 256", "",
+             "`PYTHONPATH=. python benchmarks/sweeps/peer_d256.py` (about 15 minutes): the "
+             "quick grid's links and n/d in {2, ..., 32} at d = 256, seeds "
+             f"{seeds}, one thread, {int(df['n_test'].iloc[0]):,} test samples, xRFM up to "
+             f"n = 4096. {len(peer) - len(bad)} of {len(peer)} points have the default's median "
+             f"distance within {PEER_MARGIN} of the best peer's "
+             f"({', '.join(m for m in PEER_SUBSPACE if m in set(df['method']))}).", ""]
+    lines.append(_table(["link", "n/d", "default", "best peer", "its distance", "gap", "note"],
+                        [[p["link"], _ratio_label(p["ratio"]), _fmt(p["default"]),
+                          p["best_peer"], _fmt(p["best"]),
+                          f"{p['gap']:+.3f}" + ("" if p["ok"] else " (miss)"), p["note"]]
+                         for p in peer]))
+    lines.append("")
+    return lines
+
+
 def _targets_section(tg, out_dir):
     if tg is None:
         return ["## Issue-3 targets", "", "`--targets` has not been run.", ""]
@@ -506,7 +533,8 @@ def _timing_section(tim, thr, mode, out_dir):
         lines += [f"Fit time on {tim['link'].iloc[0]}, one thread, fitted log-log exponents "
                   "(least squares on the medians over seeds). The default (refined) solver "
                   "runs stage 1 and a refinement for each of its three candidate losses "
-                  "(refinements that reach the same subspace merge) and "
+                  "(plus one from sliced inverse regression when that start shows signal; "
+                  "none does on h2+h2; refinements that reach the same subspace merge) and "
                   "stops each refinement on held-out loss, so its number of steps varies "
                   "with n and d (`n_iter_` of the chosen loss is listed; the per-step column "
                   "divides by it and is only indicative). The layer-wise solver takes a fixed "
@@ -559,6 +587,7 @@ def build(out_dir, report_path):
             df = _read(out_dir, "results", mode)
             if df is not None and len(df):
                 lines += _grid_section(df, mode, out_dir)
+        lines += _peer_d256_section(out_dir)
         for mode in ("full", "quick"):
             tim, thr = _read(out_dir, "timing", mode), _read(out_dir, "threads", mode)
             if tim is not None or thr is not None:

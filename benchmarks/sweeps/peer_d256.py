@@ -2,12 +2,13 @@
 
 The default against the peers (spectral, statsmodels pHd/SIR/SAVE,
 MLPRegressor, xRFM up to n = 4096) on every link and n/d in {2, ..., 32},
-seeds 0 and 1, one thread, 2,000 test samples; same data as the benchmark
+seeds 0, 1 and 2, one thread, 2,000 test samples; same data as the benchmark
 (``worker.make_data``). Prints the median distances, the best peer and the
 gap, and writes the rows to the CSV given as argument (default
-``peer_d256.csv``). About 10 minutes on 2 cores.
+``docs/_static/benchmarks/peer_d256.csv``, which ``benchmarks/run.py``
+includes in ``docs/benchmarks.md``). About 15 minutes on 2 cores.
 
-    PYTHONPATH=. python benchmarks/sweeps/peer_d256.py /tmp/peer_d256.csv
+    PYTHONPATH=. python benchmarks/sweeps/peer_d256.py [out.csv] [--seeds 0,1,2]
 """
 
 import csv
@@ -25,12 +26,19 @@ import worker  # noqa: E402
 
 LINKS = ("h2+h2", "z1*z2", "h4+h4", "h2*h2", "h3+h3", "mixed3")
 METHODS = ("skmim-refined", "spectral", "phd", "sir", "save", "mlp", "xrfm")
-path = sys.argv[1] if len(sys.argv) > 1 else "peer_d256.csv"
+args = sys.argv[1:]
+SEEDS = (0, 1, 2)
+if "--seeds" in args:
+    i = args.index("--seeds")
+    SEEDS = tuple(int(s) for s in args[i + 1].split(","))
+    del args[i:i + 2]
+path = args[0] if args else os.path.join(os.path.dirname(HERE), "docs", "_static", "benchmarks",
+                                         "peer_d256.csv")
 with open(path, "w", newline="") as fh:
     writer = None
     for link in LINKS:
         for ratio in (2, 4, 8, 16, 32):
-            for seed in (0, 1):
+            for seed in SEEDS:
                 for method in METHODS:
                     if method == "xrfm" and ratio * 256 > 4096:
                         continue

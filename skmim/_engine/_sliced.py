@@ -1,15 +1,15 @@
 """First-order start: sliced inverse regression (Li, 1991).
 
-Stage 1 sees the link through the second moment ``E[T(y) x x^T]``; a link
-whose information is first order after a nonlinear transform of ``y``
-(``h3(z1) + h3(z2)``: ``E[sign(y) x]`` is not zero, but ``E[T(y) x x^T]`` is
-``E[T(y)] I`` to first approximation for every ``T``) is invisible to it.
-The inverse regression curve ``E[x | y]`` sees it: the slice means of ``x``
-over ``n_slices`` slices of ``y`` span (part of) the hidden subspace, and
-``M = sum_h p_h m_h m_h^T`` is the optimal ``E[T(y) x] E[T(y) x]^T`` over
-the step functions ``T`` on those slices.
+Stage 1 sees the link through a second moment ``E[T(y) x x^T]``. For an odd
+link such as ``h3(z1) + h3(z2)`` that moment is zero in population for every
+odd ``T`` (the squared and Huber losses) and weak for the even
+``|y - median|``, while first-order statistics ``E[T(y) x]`` with an odd
+``T`` are not zero. The inverse regression curve ``E[x | y]`` collects them
+all: the slice means ``m_h`` of ``x`` over slices of sorted ``y`` span (part
+of) the hidden subspace, and ``u^T M u`` for ``M = sum_h p_h m_h m_h^T`` is
+the largest ``E[T(y) u.x]^2`` over the standardized step functions ``T`` on
+those slices.
 """
-
 import math
 
 import numpy as np
@@ -91,4 +91,4 @@ def sliced_directions(samples, n_directions, n_slices=None):
         extra = torch.randn(samples.n_features, n_directions - k, dtype=torch.float64,
                             generator=torch.Generator().manual_seed(0)).to(V)
         V, _ = torch.linalg.qr(torch.cat([V, extra - V @ (V.T @ extra)], dim=1))
-    return V, (s * s).cpu().numpy(), edge
+    return V, (s * s).to("cpu", torch.float64).numpy(), edge
