@@ -166,31 +166,38 @@ def test_device_and_dtype_resolution():
 
 
 @pytest.mark.parametrize("name", ["squared", "huber", "abs"])
-def test_stage1_step_is_autograd_gradient_step(name):
-    # one stage-1 step (weight decay 0, a large init scale so the loss is far
-    # from its quadratic regime) equals a step along the network's autograd
-    # gradient, followed by the row rescaling
+@pytest.mark.parametrize("decay_factor, n_steps", [(0.0, 1), (1.0, 3)])
+def test_stage1_step_is_autograd_gradient_step(name, decay_factor, n_steps):
+    # stage-1 steps (a large init scale so the loss is far from its quadratic
+    # regime) equal steps along the full network's autograd gradient, each
+    # followed by the row rescaling; with weight decay 1 / learning_rate the
+    # engine computes one neuron per symmetric pair and mirrors the other
     from skmim._engine._network import forward
 
     rng = np.random.RandomState(5)
     n, d, m, lr, eps = 60, 7, 6, 0.3, 0.8
+    wd = decay_factor / lr
     X = rng.standard_normal((n, d))
     y = X[:, 0] ** 2 + X[:, 1] + 0.1 * rng.standard_normal(n)
     w = rng.rand(n)
     loss = Stage1Loss(name, y, w)
     samples = Samples(X, loss.centered_targets, w, CPU, F64, batch_size=25)
-    W1, hist = train_first_layer(samples, loss, width=m, n_steps=1, learning_rate=lr,
-                                 weight_decay=0.0, init_scale=eps,
+    W1, hist = train_first_layer(samples, loss, width=m, n_steps=n_steps, learning_rate=lr,
+                                 weight_decay=wd, init_scale=eps,
                                  generator=torch.Generator().manual_seed(0), track_components=2)
-    W0, a = symmetric_init(m, d, eps, torch.Generator().manual_seed(0), CPU, F64)
-    W0 = W0.clone().requires_grad_(True)
+    W, a = symmetric_init(m, d, eps, torch.Generator().manual_seed(0), CPU, F64)
     Xt, rt, wt = (torch.as_tensor(v) for v in (X, loss.centered_targets, w))
-    objective = (wt * loss(forward(Xt, W0, None, a, "logcosh"), rt)).sum() / wt.sum()
-    (grad,) = torch.autograd.grad(objective, W0)
-    expected = (W0 - lr * grad).detach()
-    expected = expected / expected.norm(dim=1, keepdim=True)
+    values = []
+    for _ in range(n_steps):
+        W = W.clone().requires_grad_(True)
+        objective = (wt * loss(forward(Xt, W, None, a, "logcosh"), rt)).sum() / wt.sum()
+        (grad,) = torch.autograd.grad(objective, W)
+        values.append(float(objective.detach()))
+        W = (W - lr * (grad + wd * W)).detach()
+        W = W * (eps / W.norm(dim=1, keepdim=True))
+    expected = W / W.norm(dim=1, keepdim=True)
     np.testing.assert_allclose(W1.numpy(), expected.numpy(), rtol=1e-10, atol=1e-12)
-    assert hist["loss"][0] == pytest.approx(float(objective), rel=1e-12)
+    np.testing.assert_allclose(hist["loss"], values, rtol=1e-12, atol=1e-15)
 
 
 def _sliced(X, y, w=None):

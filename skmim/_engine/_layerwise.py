@@ -102,6 +102,11 @@ def train_first_layer(
 ):
     """Full-batch gradient descent on the first layer, ``a`` and ``b`` frozen.
 
+    With ``beta = 1 / eta`` one neuron of each symmetric pair is computed and
+    the other is its exact mirror (see :func:`distinct_neurons`);
+    ``tests/test_engine.py`` checks a step against autograd on the full
+    network.
+
     Parameters
     ----------
     samples : Samples
@@ -134,6 +139,12 @@ def train_first_layer(
     """
     device, dtype = samples.device, samples.dtype
     W, a = symmetric_init(width, samples.n_features, init_scale, generator, device, dtype)
+    # With beta = 1 / eta the two neurons of a pair stay exactly opposite (or
+    # equal) with opposite outer weights; logcosh is even, so the network is
+    # identically zero and one neuron per pair carries the whole computation.
+    paired = distinct_neurons(width, learning_rate, weight_decay) < width
+    if paired:
+        W, a = W[: width // 2], a[: width // 2]
     wsum = samples.weight_sum
     k = max(1, min(track_components, width, samples.n_features))
     history = {key: [] for key in STAGE1_RECORDS}
@@ -145,7 +156,7 @@ def train_first_layer(
             # the exact gradient of the weighted loss of f(x) = sum_j a_j logcosh(w_j . x),
             # written out (sigma' = tanh) rather than taped: one pass, less memory
             Z = Xc @ W.T
-            f = logcosh(Z) @ a
+            f = torch.zeros_like(rc) if paired else logcosh(Z) @ a
             value += float((wc * loss(f, rc)).sum()) / wsum
             dl = loss.derivative(f, rc) * (wc / wsum)
             grad += (torch.tanh(Z) * dl[:, None] * a).T @ Xc
@@ -160,7 +171,10 @@ def train_first_layer(
             W = torch.where(alive, W_new * (init_scale / norms.clamp_min(1e-300)), W)
             prev_basis = _record_step(history, step + 1, W, k, prev_basis, value, rayleigh,
                                       callback)
-    return W / W.norm(dim=1, keepdim=True), history
+    W = W / W.norm(dim=1, keepdim=True)
+    if paired:
+        W = torch.cat([W, W if n_steps % 2 == 0 else -W])
+    return W, history
 
 
 def power_first_layer(
