@@ -45,8 +45,11 @@ class Progress:
                    f"loss={info['into']!r} at step {info['step']}: stopped")
         elif event == "sliced_start":
             n = info["signal"]
+            more = info.get("completed", 0)
             msg = ("sliced inverse regression start: "
-                   + (f"{n} direction(s) above its noise edge, refined as candidate 'sliced'" if n
+                   + (f"{n} direction(s) above its noise edge"
+                      + (f" and {more} from the Huber start" if more else "")
+                      + ", refined as candidate 'sliced'" if n
                       else "nothing above its noise edge, not refined"))
         elif event == "sgd_record":
             msg = (f"sgd step {info['step']}: loss={info['loss']:.4g}, "

@@ -262,6 +262,9 @@ def fit_network(parts, *, solver="refined", losses=("huber",), device="cpu", dty
 
 # Name of the first-order start (sliced inverse regression) among the candidates.
 SLICED = "sliced"
+# With n_components="auto", a direction of the second-order start completes
+# the first-order ones when it is more than 45 degrees from their span.
+FILL_SINE = np.sqrt(0.5)
 
 # Two refinements whose subspaces come this close (projection distance) are
 # at the same point of the same objective: only the better one goes on.
@@ -290,7 +293,10 @@ def _fit_refined(s1, train, valid, final, losses, cfg, seed, callback):
         tag = {"loss": name} if len(losses) > 1 else None
         runs.append((name, fit, state[1], _descent(train, valid, V0, cfg, callback, tag)))
     if cfg.get("first_order", False):
-        fit = _sliced_start(s1, cfg, callback)
+        # the second-order start that completes the first-order directions:
+        # Huber's, whose bounded scores have no single-sample spikes
+        fillers = {name: fit.subspace for name, fit, _, _ in runs}
+        fit = _sliced_start(s1, cfg, callback, fillers.get("huber", next(iter(fillers.values()), None)))
         if fit is not None:
             V0 = torch.as_tensor(fit.subspace).to(s1.device, s1.dtype)
             runs.append((SLICED, fit, torch.Generator().manual_seed(int(seed)),
@@ -322,23 +328,40 @@ def _fit_refined(s1, train, valid, final, losses, cfg, seed, callback):
     return fit
 
 
-def _sliced_start(s1, cfg, callback):
-    """The sliced-inverse-regression start as a :class:`SubspaceFit`.
+def _sliced_start(s1, cfg, callback, filler=None):
+    """The first-order start as a :class:`SubspaceFit`, or None.
 
-    None when no eigenvalue of its matrix exceeds ``NOISE_MARGIN`` times the
-    noise edge: links without first-order information (every even link) do
-    not pay for a refinement from noise. Its spectrum and edge take the place
-    of stage 1's.
+    The sliced-inverse-regression directions whose eigenvalues exceed
+    ``NOISE_MARGIN`` times the noise edge (None when there is none: links
+    without first-order information, every even link, do not pay for a
+    refinement from noise), completed by the directions of ``filler`` (a
+    second-order start, ``d x k`` NumPy) orthogonal to them: up to
+    ``n_components``, or with ``"auto"`` those more than 45 degrees from the
+    first-order span. A link with both kinds of directions (``mixed3``:
+    ``z1 z2`` second order, ``tanh(z3)`` first order) gets a start near its
+    whole subspace. Its spectrum and edge take the place of stage 1's.
     """
-    V, vals, edge = sliced_directions(s1, cfg["n_components"] or cfg["max_components"])
+    k_given = cfg["n_components"]
+    V_all, vals, edge = sliced_directions(s1, k_given or cfg["max_components"])
     spectrum = vals[:cfg["max_components"]]
     count = count_above_noise(spectrum, edge)
-    if callback is not None:
-        callback("sliced_start", {"signal": count})
     if count == 0:
+        if callback is not None:
+            callback("sliced_start", {"signal": 0})
         return None
-    k = cfg["n_components"] or count
-    return SubspaceFit(loss=SLICED, subspace=sign_flip(_numpy(V[:, :k])), n_components=k,
+    k = k_given or count
+    V = V_all[:, :min(count, k)]
+    if filler is not None and (k_given is None or k > count):
+        F = torch.as_tensor(filler).to(V)
+        U, sv, _ = torch.linalg.svd(F - V @ (V.T @ F), full_matrices=False)
+        extra = (k - count) if k_given else int((sv > FILL_SINE).sum())
+        extra = min(extra, U.shape[1], cfg["max_components"] - V.shape[1])
+        V = torch.cat([V, U[:, :extra]], dim=1)
+    elif k > count:
+        V = V_all[:, :k]
+    if callback is not None:
+        callback("sliced_start", {"signal": count, "completed": V.shape[1] - count})
+    return SubspaceFit(loss=SLICED, subspace=sign_flip(_numpy(V)), n_components=V.shape[1],
                        spectrum=spectrum, noise_level=edge, degenerate=False,
                        history={key: [] for key in STAGE1_RECORDS})
 
