@@ -120,7 +120,7 @@ class MultiIndexNetRegressor(RegressorMixin, BaseMultiIndex):
         0.80 where the three losses stayed at 0.94 or more (one of the two
         directions, ``u1 + u2``; the other needs more samples), and on the
         mixed link ``z1 z2 + tanh(z3) + 0.5 z1^2`` (``tanh(z3)`` first order,
-        the rest second order) 0.11 where the losses alone reached 0.63
+        the rest second order) 0.11 instead of 0.63 without the completion
         (medians of three seeds). Even links have no such signal and skip
         it. The refinements take steps in
         turn; they minimize the same function of the subspace, so when two
