@@ -167,7 +167,7 @@ def test_first_order_start_on_odd_link():
     # h3 + h3 at d = 256, n = 8 d: E[x | y] is along u1 + u2, which no stage-1
     # loss sees at this n; loss="auto" also refines from the sliced-inverse-
     # regression start. Same data for every fit; medians over three problems.
-    # measured: default 0.796 / 0.805 / 0.811 (all three from the sliced start),
+    # measured: default 0.794 / 0.801 / 0.791 (all three from the sliced start),
     # best single loss 0.941 / 0.959 / 0.944.
     default, single = [], []
     for seed in (3, 4, 5):
