@@ -102,8 +102,14 @@ class BaseMultiIndex(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
                 f"n_components={k} exceeds the {n_samples} samples available to {what}: "
                 "a second-moment estimate from so few samples cannot have that rank."
             )
-        if hasattr(self, "width") and k > self.width:
-            raise ValueError(f"n_components={k} must be <= width={self.width}.")
+        if hasattr(self, "width"):
+            if self.solver in ("refined", "layerwise") and k > self.width // 2:
+                raise ValueError(
+                    f"n_components={k} must be <= width / 2 = {self.width // 2}: the "
+                    "symmetric initialization of stage 1 pairs the neurons, so the first "
+                    "layer has at most width / 2 distinct directions.")
+            if k > self.width:
+                raise ValueError(f"n_components={k} must be <= width={self.width}.")
         return k
 
     def _fit_engine(self, X, y, sw, outer, state=None):
@@ -186,7 +192,7 @@ class BaseMultiIndex(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             init_scale=self.init_scale,
             huber_delta=self.huber_delta,
             n_components=k,
-            max_components=10,
+            max_components=max(10, k or 0),
             stage2_directions=getattr(self, "stage2_directions", "neurons"),
             activation=getattr(self, "activation", "relu"),
             bias_scale=1.0,

@@ -217,6 +217,18 @@ def test_n_components_too_large(data):
         MultiIndexNetRegressor(n_components=10, width=32, solver="layerwise").fit(X[:12], y[:12])
     with pytest.raises(ValueError, match="width"):
         MultiIndexNetRegressor(n_components=10, width=8).fit(X, y)
+    with pytest.raises(ValueError, match="width / 2 = 8"):
+        MultiIndexNetRegressor(n_components=10, width=16).fit(X, y)
+
+
+@pytest.mark.parametrize("solver", ["refined", "layerwise"])
+def test_more_than_ten_components(data, solver):
+    # the default spectrum tracks ten directions; a larger n_components is honoured
+    # (link_degree=2: the degree-4 basis has C(16, 4) = 1820 functions at r = 12)
+    _, X, y = data
+    model = small(n_components=12, solver=solver, link_degree=2, max_iter=5).fit(X, y)
+    assert model.subspace_.shape == (16, 12) and model.n_components_ == 12
+    np.testing.assert_allclose(model.subspace_.T @ model.subspace_, np.eye(12), atol=1e-10)
 
 
 def test_too_few_samples_for_split(data):

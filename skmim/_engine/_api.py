@@ -354,8 +354,11 @@ def _sliced_start(s1, cfg, callback, filler=None):
     if filler is not None and (k_given is None or k > count):
         F = torch.as_tensor(filler).to(V)
         U, sv, _ = torch.linalg.svd(F - V @ (V.T @ F), full_matrices=False)
-        extra = (k - count) if k_given else int((sv > FILL_SINE).sum())
-        extra = min(extra, U.shape[1], cfg["max_components"] - V.shape[1])
+        # span(F) has k dimensions: at least k - count of them lie outside span(V)
+        if k_given:
+            extra = k - count
+        else:
+            extra = min(int((sv > FILL_SINE).sum()), cfg["max_components"] - count)
         V = torch.cat([V, U[:, :extra]], dim=1)
     elif k > count:
         V = V_all[:, :k]
