@@ -284,23 +284,23 @@ def _fit_refined(s1, train, valid, final, losses, cfg, seed, callback):
     stops there (``SubspaceFit.selection`` keeps its score).
     """
     runs = []
+
+    def add_run(name, fit, gen, tag):
+        V0 = torch.as_tensor(fit.subspace).to(s1.device, s1.dtype)
+        runs.append((name, fit, gen, _descent(train, valid, V0, cfg, callback, tag)))
+
     for name in losses:
         fit, state = _stage1(s1, name, cfg, seed, callback, limit=True)
-        if fit is None:
-            continue
-        V0 = torch.as_tensor(fit.subspace).to(s1.device, s1.dtype)
-        # with several candidates the progress lines name the loss
-        tag = {"loss": name} if len(losses) > 1 else None
-        runs.append((name, fit, state[1], _descent(train, valid, V0, cfg, callback, tag)))
+        if fit is not None:
+            # with several candidates the progress lines name the loss
+            add_run(name, fit, state[1], {"loss": name} if len(losses) > 1 else None)
     if cfg.get("first_order", False):
         # the second-order start that completes the first-order directions:
         # Huber's, whose bounded scores have no single-sample spikes
         fillers = {name: fit.subspace for name, fit, _, _ in runs}
         fit = _sliced_start(s1, cfg, callback, fillers.get("huber", next(iter(fillers.values()), None)))
         if fit is not None:
-            V0 = torch.as_tensor(fit.subspace).to(s1.device, s1.dtype)
-            runs.append((SLICED, fit, torch.Generator().manual_seed(int(seed)),
-                         _descent(train, valid, V0, cfg, callback, {"loss": SLICED})))
+            add_run(SLICED, fit, torch.Generator().manual_seed(int(seed)), {"loss": SLICED})
     if not runs:
         return _degenerate_fit(s1, final, seed, s1.device, s1.dtype, cfg, losses[0])
     active = list(runs)

@@ -87,6 +87,31 @@ def distinct_neurons(width, learning_rate, weight_decay):
     return width // 2 if abs(1.0 - learning_rate * weight_decay) <= 1e-12 else width
 
 
+def one_per_pair(W, a, learning_rate, weight_decay):
+    """``(W, a, paired)``: one neuron of each symmetric pair when they stay paired.
+
+    With ``beta = 1 / eta`` (:func:`distinct_neurons`) the rows ``j`` and
+    ``j + width / 2`` stay exactly opposite (or equal), so only the first
+    half is iterated; :func:`unit_rows` restores the rest.
+    """
+    width = W.shape[0]
+    if distinct_neurons(width, learning_rate, weight_decay) < width:
+        return W[: width // 2], a[: width // 2], True
+    return W, a, False
+
+
+def unit_rows(W, paired, n_steps):
+    """Rows of ``W`` normalized; with ``paired``, the mirror half appended.
+
+    After ``t`` paired steps the second neuron of a pair is ``(-1)^t`` times
+    the first.
+    """
+    W = W / W.norm(dim=1, keepdim=True)
+    if paired:
+        W = torch.cat([W, W if n_steps % 2 == 0 else -W])
+    return W
+
+
 def train_first_layer(
     samples,
     loss,
@@ -142,9 +167,7 @@ def train_first_layer(
     # With beta = 1 / eta the two neurons of a pair stay exactly opposite (or
     # equal) with opposite outer weights; logcosh is even, so the network is
     # identically zero and one neuron per pair carries the whole computation.
-    paired = distinct_neurons(width, learning_rate, weight_decay) < width
-    if paired:
-        W, a = W[: width // 2], a[: width // 2]
+    W, a, paired = one_per_pair(W, a, learning_rate, weight_decay)
     wsum = samples.weight_sum
     k = max(1, min(track_components, width, samples.n_features))
     history = {key: [] for key in STAGE1_RECORDS}
@@ -171,10 +194,7 @@ def train_first_layer(
             W = torch.where(alive, W_new * (init_scale / norms.clamp_min(1e-300)), W)
             prev_basis = _record_step(history, step + 1, W, k, prev_basis, value, rayleigh,
                                       callback)
-    W = W / W.norm(dim=1, keepdim=True)
-    if paired:
-        W = torch.cat([W, W if n_steps % 2 == 0 else -W])
-    return W, history
+    return unit_rows(W, paired, n_steps), history
 
 
 def power_first_layer(
@@ -219,11 +239,8 @@ def power_first_layer(
         As in :func:`train_first_layer`.
     """
     W, a = symmetric_init(width, n_features, 1.0, generator, device, dtype)
-    keep = 1.0 - learning_rate * weight_decay
-    neurons = distinct_neurons(width, learning_rate, weight_decay)
-    paired = neurons < width
-    if paired:
-        W, a, keep = W[:neurons], a[:neurons], 0.0
+    W, a, paired = one_per_pair(W, a, learning_rate, weight_decay)
+    keep = 0.0 if paired else 1.0 - learning_rate * weight_decay
     k = max(1, min(track_components, width, n_features))
     history = {key: [] for key in STAGE1_RECORDS}
     prev_basis, _ = top_right_singular(W, k)
@@ -235,10 +252,7 @@ def power_first_layer(
         W = torch.where(norms > 0, W_new / norms.clamp_min(1e-300), W / W.norm(dim=1, keepdim=True))
         prev_basis = _record_step(history, step + 1, W, k, prev_basis, loss_value, rayleigh,
                                   callback)
-    W = W / W.norm(dim=1, keepdim=True)
-    if paired:
-        W = torch.cat([W, W if n_steps % 2 == 0 else -W])
-    return W, history
+    return unit_rows(W, paired, n_steps), history
 
 
 class SecondMoment:
