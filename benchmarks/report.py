@@ -285,12 +285,9 @@ def _peer_rows(df):
 
 def _peer_d256_section(out_dir):
     """The peer margin at d = 256 from ``benchmarks/sweeps/peer_d256.py``, if run."""
-    path = os.path.join(out_dir, "peer_d256.csv")
-    if not os.path.exists(path):
+    df = _read(out_dir, "peer", "d256")
+    if df is None:
         return []
-    df = pd.read_csv(path, keep_default_na=False, na_values=["nan", "NaN", ""])
-    df["distance"] = pd.to_numeric(df["distance"], errors="coerce")
-    df["error"] = df["error"].fillna("").astype(str) if "error" in df else ""
     peer = _peer_rows(df)
     bad = [p for p in peer if not p["ok"]]
     seeds = ", ".join(str(s) for s in sorted(df["seed"].unique()))
