@@ -171,8 +171,9 @@ class BaseMultiIndex(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         else:
             parts["stage1"] = parts["train"] = part(masks["training"])
             parts["valid"] = part(masks["validation"])
+            parts["all"] = (Xc, y, sw)
             if outer:
-                parts["final"] = (Xc, y, sw)
+                parts["final"] = parts["all"]
         n_steps = auto_steps(d) if self.n_steps == "auto" else int(self.n_steps)
         progress = Progress(self.verbose, type(self).__name__, n_steps)
         fit = fit_network(
@@ -208,7 +209,9 @@ class BaseMultiIndex(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             state=state,
         )
         n_above = count_above_noise(fit.spectrum, fit.noise_level)
-        if solver in ("layerwise", "refined"):
+        if solver == "refined" and not fit.refined and not fit.degenerate:
+            self._warn_dropped(fit, n)
+        elif solver in ("layerwise", "refined"):
             self._warn_signal(fit.degenerate, n_above, int(first.sum()))
         self.x_mean_ = x_mean
         self.subspace_ = fit.subspace
@@ -224,6 +227,7 @@ class BaseMultiIndex(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             stage1_steps = 0 if (fit.degenerate or fit.first_layer is None) else n_steps
             self.n_iter_ = stage1_steps + fit.refine_iter
         self.history_ = fit.history
+        self.refined_ = fit.refined
         self.refine_history_ = fit.refine_history
         if fit.refine_history is not None:
             self.loss_curve_ = list(fit.refine_history["train_loss"])
@@ -231,6 +235,21 @@ class BaseMultiIndex(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             self.loss_curve_ = list(fit.history.get("loss", []))
         self.device_ = str(device)
         return fit, counts
+
+    def _warn_dropped(self, fit, n):
+        best = min(fit.selection.values())
+        what = ("the sliced-inverse-regression start" if fit.loss == "sliced" else
+                f"the spectral estimate with loss={fit.loss!r} (the limit of stage 1's power "
+                "iteration)")
+        warnings.warn(
+            f"no refinement predicted the held-out samples better than their mean "
+            f"(best held-out loss {best:.4g} among {sorted(fit.selection)}): nothing was "
+            f"confirmed, so subspace_ is {what} on all n_samples={n}, without "
+            "refinement (refined_ is False). At this sample size it may be close to a "
+            "random subspace; more samples help.",
+            SubspaceWarning,
+            stacklevel=3,
+        )
 
     def _warn_signal(self, degenerate, n_above, n_stage1):
         if degenerate:

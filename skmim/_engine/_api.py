@@ -74,6 +74,7 @@ class SubspaceFit:
     selection: dict = field(default_factory=dict)
     refine_history: dict = None
     refine_iter: int = 0
+    refined: bool = False
 
 
 def count_above_noise(spectrum, level):
@@ -199,8 +200,10 @@ def fit_network(parts, *, solver="refined", losses=("huber",), device="cpu", dty
     parts : dict
         NumPy triples ``(X, y, w)`` keyed by role: ``"stage1"`` (first-layer
         training), ``"stage2"`` (outer layer of the layer-wise solver, or None),
-        ``"train"`` / ``"valid"`` (refinement and its stopping rule) and
-        ``"final"`` (outer layer after a refinement, or None).
+        ``"train"`` / ``"valid"`` (refinement and its stopping rule),
+        ``"final"`` (outer layer after a refinement, or None) and ``"all"``
+        (every sample: the "refined" solver's stage-1 estimate when no
+        refinement predicts ``valid`` better than the mean, or None).
     solver : {"refined", "layerwise", "grassmann", "sgd"}
         ``"layerwise"`` is the published algorithm (stage 1 on ``stage1``,
         stage 2 on ``stage2``); ``"refined"`` follows stage 1 by two-timescale
@@ -244,8 +247,8 @@ def fit_network(parts, *, solver="refined", losses=("huber",), device="cpu", dty
                               callback)
     s1 = samples("stage1")
     if solver == "refined":
-        return _fit_refined(s1, samples("train"), samples("valid"), samples("final"), losses,
-                            cfg, seed, callback)
+        return _fit_refined(s1, samples("train"), samples("valid"), samples("final"),
+                            samples("all"), losses, cfg, seed, callback)
     name, scores = _choose_loss(s1, losses, cfg, seed)
     fit, state = _stage1(s1, name, cfg, seed, callback) if name else (None, None)
     if fit is None:
@@ -271,7 +274,17 @@ FILL_SINE = np.sqrt(0.5)
 MERGE_DISTANCE = 0.05
 
 
-def _fit_refined(s1, train, valid, final, losses, cfg, seed, callback):
+def mean_loss(train, valid):
+    """Held-out loss of the constant predictor: ``valid``'s squared loss around ``train``'s mean.
+
+    On the scale of :class:`GrassmannDescent`'s held-out loss (half the
+    weighted mean of squared residuals).
+    """
+    m = np.average(train.targets, weights=train.weights)
+    return 0.5 * float(np.average((valid.targets - m) ** 2, weights=valid.weights))
+
+
+def _fit_refined(s1, train, valid, final, everything, losses, cfg, seed, callback):
     """Stage 1 with each candidate loss, each refined; the best on ``valid`` kept.
 
     The held-out loss after refinement tells a start that converged from one
@@ -282,6 +295,18 @@ def _fit_refined(s1, train, valid, final, losses, cfg, seed, callback):
     function of the subspace, so when two reach the same subspace (projection
     distance below ``MERGE_DISTANCE``) the one with the larger held-out loss
     stops there (``SubspaceFit.selection`` keeps its score).
+
+    When no refinement predicts ``valid`` better than its mean
+    (:func:`mean_loss`), none has found anything the held-out samples confirm,
+    and which loss "wins" is noise. The refinement is then dropped
+    (``SubspaceFit.refined`` False) and the subspace is the spectral estimate
+    (:func:`_spectral_estimate`: what stage 1's power iteration converges to)
+    on ``everything`` (all samples, 25 % more than the training part at the
+    default split) with the Huber loss, whose bounded scores make it the
+    candidate with a reliable noise edge (with a single given loss: that one);
+    with the first-order start among the candidates, that start computed on
+    ``everything`` instead when it clears its noise edge there (completed by
+    the Huber directions, as in the race).
     """
     runs = []
 
@@ -321,8 +346,26 @@ def _fit_refined(s1, train, valid, final, losses, cfg, seed, callback):
         scores[name] = descent.best_val
         if best is None or scores[name] < best[0] - 1e-9 * abs(best[0]):
             best = (scores[name], fit, gen)
-    _, fit, gen = best
+    best_val, fit, gen = best
     fit.selection = scores
+    fit.refined = True
+    if everything is not None:
+        baseline = mean_loss(train, valid)
+        if not best_val < baseline * (1 - 1e-9):
+            name = "huber" if len(losses) > 1 and "huber" in losses else fit.loss
+            if callback is not None:
+                callback("refine_dropped", {"val_loss": best_val, "mean_loss": baseline,
+                                            "loss": name})
+            kept = _spectral_fit(everything, name, cfg)
+            if cfg.get("first_order", False):
+                # the first-order start on all samples when it clears its edge,
+                # completed by the Huber directions as in the race
+                sliced = _sliced_start(everything, cfg, callback,
+                                       None if kept is None else kept.subspace)
+                kept = kept if sliced is None else sliced
+            if kept is not None:
+                kept.selection, kept.refined = scores, False
+                fit = kept
     if final is not None:
         _final_stage2(fit, final, gen, cfg)
     return fit
@@ -404,6 +447,7 @@ def _fit_grassmann(train, valid, final, cfg, seed, callback):
         if fit is None or score < best - 1e-9 * abs(best):
             fit, best = trial, score
     fit.selection = {"squared": best}
+    fit.refined = True
     if final is not None:
         _final_stage2(fit, final, gen, cfg)
     return fit
@@ -561,6 +605,36 @@ def _degenerate_fit(s1, s2, seed, dev, dt, cfg, loss_name):
     return fit
 
 
+def _spectral_estimate(samples, loss, n_components, max_components):
+    """Top-|eigenvalue| eigenvectors of ``loss``'s second-moment matrix on ``samples``.
+
+    Returns ``(subspace, k, eigenvalues, noise_level)``; ``k`` is
+    ``n_components``, or for None the count above the noise edge (at least 1).
+    """
+    d = samples.n_features
+    level = noise_level(loss.sample_scores(), samples.weights, d)
+    S = second_moment_matrix(samples.with_targets(loss.sample_scores()))
+    vals, vecs = torch.linalg.eigh(S)
+    order = torch.argsort(vals.abs(), descending=True)
+    vals, vecs = _numpy(vals[order]), _numpy(vecs[:, order])
+    if n_components is None:
+        k = max(1, count_above_noise(vals[:max_components], level))
+    else:
+        k = n_components
+    return sign_flip(vecs[:, :k]), k, vals[:max(k, min(max_components, d))], level
+
+
+def _spectral_fit(samples, name, cfg):
+    """:func:`_spectral_estimate` as an unrefined :class:`SubspaceFit` (None if degenerate)."""
+    loss = Stage1Loss(name, samples.targets, samples.weights, cfg["huber_delta"])
+    if loss.is_degenerate:
+        return None
+    V, k, vals, level = _spectral_estimate(samples, loss, cfg["n_components"],
+                                           cfg["max_components"])
+    return SubspaceFit(loss=name, subspace=V, n_components=k, spectrum=vals, noise_level=level,
+                       degenerate=False, history={key: [] for key in STAGE1_RECORDS})
+
+
 def spectral_subspace(X, y, w, *, loss="huber", huber_delta=1.0, n_components=None,
                       max_components=10, device="cpu", dtype="auto", batch_size=None):
     """Top-|eigenvalue| eigenvectors of the preprocessed second-moment matrix.
@@ -570,14 +644,8 @@ def spectral_subspace(X, y, w, *, loss="huber", huber_delta=1.0, n_components=No
     dev, dt = device_info(device, dtype)
     w = np.asarray(w, dtype=np.float64)
     lossobj = Stage1Loss(loss, np.asarray(y, dtype=np.float64), w, huber_delta)
-    d = X.shape[1]
-    level = noise_level(lossobj.sample_scores(), w, d) if not lossobj.is_degenerate else 0.0
-    S = second_moment_matrix(Samples(X, lossobj.sample_scores(), w, dev, dt, batch_size))
-    vals, vecs = torch.linalg.eigh(S)
-    order = torch.argsort(vals.abs(), descending=True)
-    vals, vecs = _numpy(vals[order]), _numpy(vecs[:, order])
-    if n_components is None:
-        k = max(1, count_above_noise(vals[:max_components], level))
-    else:
-        k = n_components
-    return sign_flip(vecs[:, :k]), k, vals[:max(k, min(max_components, d))], level, lossobj.is_degenerate
+    samples = Samples(X, np.asarray(y, dtype=np.float64), w, dev, dt, batch_size)
+    V, k, vals, level = _spectral_estimate(samples, lossobj, n_components, max_components)
+    if lossobj.is_degenerate:
+        level = 0.0
+    return V, k, vals, level, lossobj.is_degenerate
