@@ -92,7 +92,7 @@ class MultiIndexProjector(BaseMultiIndex):
     n_components_ : int
     stage1_weights_ : ndarray of shape (width, n_features) or None
         First-layer directions after stage 1 (None when the kept refinement
-        did not start from stage 1).
+        did not start from stage 1, or was dropped: ``refined_`` False).
     loss_ : str
         Stage-1 loss used, or ``"sliced"`` (see :class:`MultiIndexNetRegressor`).
     loss_scores_ : dict
@@ -113,6 +113,11 @@ class MultiIndexProjector(BaseMultiIndex):
         Training loss per step, as in MLPRegressor: the refinement's training
         loss ("refined", "grassmann"), the stage-1 objective ("layerwise") or
         the running mini-batch loss at each record ("sgd").
+    refined_ : bool
+        Whether ``subspace_`` comes from a refinement; False for
+        ``solver="layerwise"``, and for "refined" when no refinement predicted
+        the held-out samples better than their mean (``subspace_`` is then the
+        spectral estimate on all samples; see :class:`MultiIndexNetRegressor`).
     refine_history_ : dict of lists or None
         Per refinement step records.
     x_mean_ : ndarray of shape (n_features,)

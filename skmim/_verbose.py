@@ -51,6 +51,10 @@ class Progress:
                       + (f" and {more} from the Huber start" if more else "")
                       + ", refined as candidate 'sliced'" if n
                       else "nothing above its noise edge, not refined"))
+        elif event == "refine_dropped":
+            msg = (f"no refinement beat the held-out mean (best validation loss "
+                   f"{info['val_loss']:.4g}, mean {info['mean_loss']:.4g}): refinement dropped, "
+                   f"spectral estimate with loss={info['loss']!r} on all samples")
         elif event == "sgd_record":
             msg = (f"sgd step {info['step']}: loss={info['loss']:.4g}, "
                    f"mass outside subspace={info['mass_outside']:.3f}")

@@ -142,7 +142,7 @@ def test_fit_from_sliced_start_attributes(capsys):
     X, y = problem.sample(2048, random_state=4)
     model = MultiIndexNetRegressor(n_components=2, random_state=0, verbose=1).fit(X, y)
     assert "sliced inverse regression start: 1 direction(s) above" in capsys.readouterr().out
-    assert model.loss_ == "sliced"
+    assert model.loss_ == "sliced" and model.refined_
     assert set(model.loss_scores_) == {"squared", "huber", "abs", "sliced"}
     assert model.loss_scores_["sliced"] == min(model.loss_scores_.values())
     assert model.stage1_weights_ is None
@@ -154,6 +154,35 @@ def test_fit_from_sliced_start_attributes(capsys):
         warnings.simplefilter("ignore", SubspaceWarning)  # nothing above noise at this n
         abs_only = small(n_components=2, loss="abs").fit(X, y)
     assert abs_only.loss_ == "abs" and set(abs_only.loss_scores_) == {"abs"}
+
+
+def test_refinement_dropped_when_nothing_beats_the_mean(capsys):
+    # y independent of X: no refinement predicts the held-out samples better
+    # than their mean, so the spectral estimate on all samples is returned
+    rng = np.random.RandomState(0)
+    X, y = rng.randn(400, 20), rng.randn(400)
+    with pytest.warns(SubspaceWarning, match="better than their mean"):
+        model = MultiIndexNetRegressor(n_components=2, random_state=0, verbose=1).fit(X, y)
+    assert "refinement dropped" in capsys.readouterr().out
+    assert model.refined_ is False and model.loss_ == "huber"
+    assert set(model.loss_scores_) == {"squared", "huber", "abs"}
+    assert model.stage1_weights_ is None and model.refine_history_ is None
+    assert model.n_iter_ == 0
+    with pytest.warns(SubspaceWarning, match="noise level"):
+        spectral = SpectralProjector(n_components=2, loss="huber").fit(X, y)
+    np.testing.assert_allclose(model.subspace_ @ model.subspace_.T,
+                               spectral.subspace_ @ spectral.subspace_.T, atol=1e-10)
+    np.testing.assert_allclose(model.spectrum_, spectral.eigenvalues_[:model.spectrum_.size])
+    assert np.all(np.isfinite(model.predict(X)))
+    # with one given loss, that loss's estimate; the projector does the same
+    with pytest.warns(SubspaceWarning, match="better than their mean"):
+        projector = MultiIndexProjector(n_components=2, loss="abs", random_state=0).fit(X, y)
+    assert projector.refined_ is False and projector.loss_ == "abs"
+    with pytest.warns(SubspaceWarning, match="noise level"):
+        spectral = SpectralProjector(n_components=2, loss="abs").fit(X, y)
+    np.testing.assert_allclose(projector.transform(X) @ projector.subspace_.T,
+                               (X - X.mean(axis=0)) @ spectral.subspace_ @ spectral.subspace_.T,
+                               atol=1e-8)
 
 
 def test_sample_weight_equals_repetition(data):

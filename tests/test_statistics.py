@@ -183,7 +183,8 @@ def test_first_order_start_on_odd_link():
     # loss sees at this n; loss="auto" also refines from the sliced-inverse-
     # regression start. Same data for every fit; medians over three problems.
     # measured: default 0.794 / 0.801 / 0.791 (all three from the sliced start),
-    # best single loss 0.941 / 0.959 / 0.944.
+    # best single loss 0.938 / 0.959 / 0.936 (some single losses fall back to
+    # their spectral estimate on all samples: nothing beats the held-out mean).
     default, single = auto_against_single_losses("h3+h3", 2)
     assert default < 0.9
     assert default < single - 0.07
@@ -198,3 +199,36 @@ def test_first_order_start_completed_on_mixed_link():
     default, single = auto_against_single_losses("mixed3", 3)
     assert default < 0.3
     assert default < single - 0.2
+
+
+def test_nothing_confirmed_gives_spectral_estimate_on_all_samples():
+    # h4 + h4 at d = 256, n = 8 d is at the detection threshold: on two of the
+    # three problems no refinement predicts the held-out samples better than
+    # their mean, so the default returns the Huber spectral estimate computed
+    # on all samples instead of a refinement from the 80 % training part.
+    # measured: default 0.767 / 0.979 / 0.728 (the second a chance win over
+    # the mean, kept), SpectralProjector(loss="huber") 0.767 / 0.938 / 0.728;
+    # before this rule the default was 0.974 / 0.979 / 0.870.
+    default, spectral = [], []
+    for seed in (3, 4, 5):
+        problem, X, y, _, _ = problem_data("h4+h4", 256, 8, seed=seed)
+        model = MultiIndexProjector(n_components=2, random_state=0).fit(X, y)
+        base = SpectralProjector(n_components=2, loss="huber").fit(X, y)
+        default.append(subspace_distance(model.subspace_, problem.subspace))
+        spectral.append(subspace_distance(base.subspace_, problem.subspace))
+    assert np.median(default) < 0.9
+    assert np.median(default) <= np.median(spectral) + 0.05
+
+
+def test_nothing_confirmed_on_odd_link_gives_sliced_start_on_all_samples():
+    # h3 + h3 at d = 256, n = 4 d: sliced inverse regression clears its edge
+    # on all samples but not always on the training part; when no refinement
+    # beats the held-out mean the sliced start on all samples is returned.
+    # measured: 0.841 (returned sliced start) / 0.992 (chance win over the
+    # mean, kept) / 0.811 (sliced refinement); before this rule 0.968 / 0.992 / 0.811.
+    dist = []
+    for seed in (3, 4, 5):
+        problem, X, y, _, _ = problem_data("h3+h3", 256, 4, seed=seed)
+        model = MultiIndexProjector(n_components=2, random_state=0).fit(X, y)
+        dist.append(subspace_distance(model.subspace_, problem.subspace))
+    assert np.median(dist) < 0.92
