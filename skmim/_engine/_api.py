@@ -82,6 +82,13 @@ def count_above_noise(spectrum, level):
     return int(np.sum(np.abs(spectrum) > NOISE_MARGIN * level))
 
 
+def _dimension(spectrum, level, n_components):
+    """``n_components``, or for None (``"auto"``) the count above the noise edge (at least 1)."""
+    if n_components is None:
+        return max(1, count_above_noise(spectrum, level))
+    return n_components
+
+
 def _read_off(W, sigma, loss, n_components, max_components, rows=None):
     """Subspace read-off after stage 1: top singular vectors of ``W``.
 
@@ -98,10 +105,7 @@ def _read_off(W, sigma, loss, n_components, max_components, rows=None):
     vals, _ = ritz_values(sigma, probe)
     spectrum = _numpy(vals)
     level = noise_level(loss.sample_scores(), scores_samples.weights, d)
-    if n_components is None:
-        k = max(1, count_above_noise(spectrum, level))
-    else:
-        k = n_components
+    k = _dimension(spectrum, level, n_components)
     return sign_flip(_numpy(probe[:, :k])), k, spectrum, level
 
 
@@ -356,19 +360,28 @@ def _fit_refined(s1, train, valid, final, everything, losses, cfg, seed, callbac
             if callback is not None:
                 callback("refine_dropped", {"val_loss": best_val, "mean_loss": baseline,
                                             "loss": name})
-            kept = _spectral_fit(everything, name, cfg)
-            if cfg.get("first_order", False):
-                # the first-order start on all samples when it clears its edge,
-                # completed by the Huber directions as in the race
-                sliced = _sliced_start(everything, cfg, callback,
-                                       None if kept is None else kept.subspace)
-                kept = kept if sliced is None else sliced
+            kept = _unrefined_start(everything, name, cfg, callback)
             if kept is not None:
                 kept.selection, kept.refined = scores, False
                 fit = kept
     if final is not None:
         _final_stage2(fit, final, gen, cfg)
     return fit
+
+
+def _unrefined_start(everything, name, cfg, callback):
+    """The spectral estimate with loss ``name`` on ``everything``, or None if degenerate.
+
+    With the first-order start among the candidates, that start on
+    ``everything`` when it clears its noise edge there, completed by the
+    spectral estimate's directions as in the race.
+    """
+    spectral = _spectral_fit(everything, name, cfg)
+    if not cfg.get("first_order", False):
+        return spectral
+    sliced = _sliced_start(everything, cfg, callback,
+                           None if spectral is None else spectral.subspace)
+    return spectral if sliced is None else sliced
 
 
 def _sliced_start(s1, cfg, callback, filler=None):
@@ -617,10 +630,7 @@ def _spectral_estimate(samples, loss, n_components, max_components):
     vals, vecs = torch.linalg.eigh(S)
     order = torch.argsort(vals.abs(), descending=True)
     vals, vecs = _numpy(vals[order]), _numpy(vecs[:, order])
-    if n_components is None:
-        k = max(1, count_above_noise(vals[:max_components], level))
-    else:
-        k = n_components
+    k = _dimension(vals[:max_components], level, n_components)
     return sign_flip(vecs[:, :k]), k, vals[:max(k, min(max_components, d))], level
 
 
@@ -645,7 +655,6 @@ def spectral_subspace(X, y, w, *, loss="huber", huber_delta=1.0, n_components=No
     w = np.asarray(w, dtype=np.float64)
     lossobj = Stage1Loss(loss, np.asarray(y, dtype=np.float64), w, huber_delta)
     samples = Samples(X, np.asarray(y, dtype=np.float64), w, dev, dt, batch_size)
+    # constant labels: every score is zero, and so is the noise edge
     V, k, vals, level = _spectral_estimate(samples, lossobj, n_components, max_components)
-    if lossobj.is_degenerate:
-        level = 0.0
     return V, k, vals, level, lossobj.is_degenerate
