@@ -52,9 +52,16 @@ class Progress:
                       + ", refined as candidate 'sliced'" if n
                       else "nothing above its noise edge, not refined"))
         elif event == "refine_dropped":
+            start = info.get("start", info["loss"])
+            if start == "sliced":
+                what = "sliced inverse regression"
+            else:
+                what = f"spectral estimate with loss={start!r}"
+            null = (f" (null z-scores: sliced {info['z_sliced']:.2f}, spectral "
+                    f"{info['z_spectral']:.2f})" if "z_sliced" in info else "")
             msg = (f"no refinement beat the held-out mean (best validation loss "
                    f"{info['val_loss']:.4g}, mean {info['mean_loss']:.4g}): refinement dropped, "
-                   f"spectral estimate with loss={info['loss']!r} on all samples")
+                   f"{what} on all samples{null}")
         elif event == "sgd_record":
             msg = (f"sgd step {info['step']}: loss={info['loss']:.4g}, "
                    f"mass outside subspace={info['mass_outside']:.3f}")

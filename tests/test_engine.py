@@ -10,7 +10,14 @@ from skmim._engine._grassmann import HermiteBasis, fit_link, multi_indices
 from skmim._engine._layerwise import SecondMoment, power_first_layer, train_first_layer
 from skmim._engine._losses import Stage1Loss, huber_location, weighted_quantile
 from skmim._engine._network import symmetric_init
-from skmim._engine._sliced import slice_labels, sliced_directions, sliced_moment
+from skmim._engine._null import N_SHIFTS, null_z, shifted
+from skmim._engine._sliced import (
+    membership_top_eigenvalue,
+    slice_labels,
+    slice_membership,
+    sliced_directions,
+    sliced_moment,
+)
 from skmim._engine._ridge import fit_ridge
 from skmim._links import hermite
 
@@ -241,3 +248,54 @@ def test_sliced_noise_edge_and_first_order_signal():
     s[:2] = 1 / np.sqrt(2)
     assert vals[0] > 2 * edge  # measured 3.9
     assert abs(V[:, 0].numpy() @ s) > 0.85  # measured 0.94
+
+
+def test_shift_by_whole_rows_is_a_cyclic_permutation():
+    rng = np.random.RandomState(0)
+    values, order = rng.randn(9, 3), rng.permutation(9)
+    moved = shifted(values, np.ones(9), order, 4.0)
+    np.testing.assert_allclose(moved[order], np.roll(values[order], -4, axis=0))
+    # half a row: the average of the two rows the arc covers
+    half = shifted(values[:, 0], np.ones(9), order, 0.5)
+    np.testing.assert_allclose(half[order], 0.5 * (values[order, 0] + np.roll(values[order, 0], -1)))
+
+
+def test_shifted_weights_equal_repeated_rows():
+    # a row of weight k and its k adjacent copies receive the same total
+    rng = np.random.RandomState(1)
+    w = rng.randint(0, 4, size=40).astype(float)
+    values = rng.randn(40, 5)
+    order = rng.permutation(40)
+    rep = np.repeat(np.arange(40), w.astype(int))
+    rep_order = np.concatenate([np.flatnonzero(rep == i) for i in order])
+    for shift in (0.3, 7.0, w.sum() - 0.5):
+        a = shifted(values, w, order, shift) * w[:, None]
+        b = shifted(values[rep], np.ones(rep.size), rep_order, shift)
+        np.testing.assert_allclose(a, [b[rep == i].sum(axis=0) for i in range(40)], atol=1e-12)
+    # a row of zero weight keeps its value
+    zero = np.flatnonzero(w == 0)[0]
+    np.testing.assert_array_equal(shifted(values, w, order, 2.5)[zero], values[zero])
+
+
+def test_null_z_of_sliced_statistic():
+    # the statistic of the shift null is the one of sliced_moment; y
+    # independent of x gives z-scores of a few units at most, h3 + h3 far more
+    rng = np.random.RandomState(2)
+    d, n = 40, 1000
+    X = rng.randn(n, d)
+    samples = _sliced(X, hermite(3, X[:, 0]) + hermite(3, X[:, 1]))
+    member = slice_membership(samples)
+    B, _ = sliced_moment(samples)
+    assert membership_top_eigenvalue(samples, member) == pytest.approx(
+        float(torch.linalg.matrix_norm(B, ord=2)) ** 2, rel=1e-10)
+    order = rng.permutation(n)
+    z, value, null = null_z(lambda m: membership_top_eigenvalue(samples, m), member,
+                            samples.weights, order)
+    assert null.shape == (N_SHIFTS,) and value > null.max()
+    assert z > 10  # measured 36
+    noise = []
+    for _ in range(5):
+        s = _sliced(X, rng.randn(n))
+        noise.append(null_z(lambda m: membership_top_eigenvalue(s, m), slice_membership(s),
+                            s.weights, order)[0])
+    assert np.max(np.abs(noise)) < 4  # measured

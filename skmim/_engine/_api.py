@@ -31,7 +31,8 @@ from ._losses import Stage1Loss
 from ._network import ACTIVATIONS
 from ._ridge import fit_ridge, ridge_gcv
 from ._sgd import gap_components, init_sgd_network, sgd_pass
-from ._sliced import sliced_directions
+from ._null import null_z
+from ._sliced import membership_top_eigenvalue, slice_membership, sliced_directions
 
 # Ritz values above NOISE_MARGIN times the predicted noise edge count as signal.
 NOISE_MARGIN = 1.25
@@ -196,7 +197,7 @@ def _refine(fit, V0, train, valid, cfg, callback):
 
 
 def fit_network(parts, *, solver="refined", losses=("huber",), device="cpu", dtype="auto",
-                batch_size=None, seed=0, callback=None, **cfg):
+                batch_size=None, seed=0, callback=None, order=None, **cfg):
     """Train a multi-index network with one of the solvers.
 
     Parameters
@@ -220,6 +221,11 @@ def fit_network(parts, *, solver="refined", losses=("huber",), device="cpu", dty
         keeps the one with the strongest spectral signal relative to its noise
         edge (:func:`select_loss`) and runs stage 1 with that one only.
         ``SubspaceFit.selection`` holds the scores.
+    order : ndarray of int, optional
+        The rows of ``parts["all"]`` in a random order that puts copies of a
+        row next to each other (the estimator's content hash), for the null
+        of the "refined" solver's fallback (:func:`_null_scores`). None: the
+        given order.
     **cfg
         Hyper-parameters (``width``, ``n_steps``, ``learning_rate``,
         ``weight_decay``, ``init_scale``, ``huber_delta``, ``n_components``,
@@ -252,7 +258,7 @@ def fit_network(parts, *, solver="refined", losses=("huber",), device="cpu", dty
     s1 = samples("stage1")
     if solver == "refined":
         return _fit_refined(s1, samples("train"), samples("valid"), samples("final"),
-                            samples("all"), losses, cfg, seed, callback)
+                            samples("all"), losses, cfg, seed, callback, order)
     name, scores = _choose_loss(s1, losses, cfg, seed)
     fit, state = _stage1(s1, name, cfg, seed, callback) if name else (None, None)
     if fit is None:
@@ -288,7 +294,7 @@ def mean_loss(train, valid):
     return 0.5 * float(np.average((valid.targets - m) ** 2, weights=valid.weights))
 
 
-def _fit_refined(s1, train, valid, final, everything, losses, cfg, seed, callback):
+def _fit_refined(s1, train, valid, final, everything, losses, cfg, seed, callback, order=None):
     """Stage 1 with each candidate loss, each refined; the best on ``valid`` kept.
 
     The held-out loss after refinement tells a start that converged from one
@@ -357,10 +363,10 @@ def _fit_refined(s1, train, valid, final, everything, losses, cfg, seed, callbac
         baseline = mean_loss(train, valid)
         if not best_val < baseline * (1 - 1e-9):
             name = "huber" if len(losses) > 1 and "huber" in losses else fit.loss
+            kept, info = _unrefined_start(everything, name, cfg, order)
             if callback is not None:
                 callback("refine_dropped", {"val_loss": best_val, "mean_loss": baseline,
-                                            "loss": name})
-            kept = _unrefined_start(everything, name, cfg, callback)
+                                            "loss": name} | info)
             if kept is not None:
                 kept.selection, kept.refined = scores, False
                 fit = kept
@@ -369,22 +375,57 @@ def _fit_refined(s1, train, valid, final, everything, losses, cfg, seed, callbac
     return fit
 
 
-def _unrefined_start(everything, name, cfg, callback):
+def _unrefined_start(everything, name, cfg, order=None):
     """The spectral estimate with loss ``name`` on ``everything``, or None if degenerate.
 
-    With the first-order start among the candidates, that start on
-    ``everything`` when it clears its noise edge there, completed by the
-    spectral estimate's directions as in the race.
+    With the first-order start among the candidates, the first-order
+    (sliced-inverse-regression) estimate instead when its top eigenvalue
+    stands more null standard deviations above its null mean than the
+    spectral estimate's does (:func:`_null_scores`); then completed by the
+    spectral estimate's directions as in the race, with at least one sliced
+    direction even under the noise edge. Returns ``(fit, info)``; ``info``
+    names the estimate (``"start"``) and holds the two null scores.
     """
     spectral = _spectral_fit(everything, name, cfg)
     if not cfg.get("first_order", False):
-        return spectral
-    sliced = _sliced_start(everything, cfg, callback,
-                           None if spectral is None else spectral.subspace)
-    return spectral if sliced is None else sliced
+        return spectral, {"start": name}
+    z_sliced, z_spectral = _null_scores(everything, name, cfg, order)
+    info = {"z_sliced": z_sliced, "z_spectral": z_spectral}
+    if spectral is not None and not z_sliced > z_spectral:
+        return spectral, info | {"start": name}
+    sliced = _sliced_start(everything, cfg, None, None if spectral is None else spectral.subspace,
+                           min_count=1)
+    return sliced, info | {"start": SLICED}
 
 
-def _sliced_start(s1, cfg, callback, filler=None):
+def _null_scores(samples, name, cfg, order=None):
+    """Null z-scores of the top eigenvalues of the sliced and the ``name`` spectral matrices.
+
+    Each is ``(value - null mean) / null standard deviation`` over the
+    circular shifts of :func:`._null.null_z`, along ``order`` (a random order
+    of the rows; None: their order in ``samples``). Both estimates' noise
+    edges are approximations of different quality (the spectral one is
+    conservative for heavy-tailed scores, the sliced one is close), so their
+    ratios to the edges do not compare; distances to the same kind of null do.
+    """
+    if order is None:
+        order = np.arange(samples.n_samples)
+    w = samples.weights
+    z_sliced, _, _ = null_z(lambda m: membership_top_eigenvalue(samples, m),
+                            slice_membership(samples), w, order)
+    loss = Stage1Loss(name, samples.targets, w, cfg["huber_delta"])
+    if loss.is_degenerate:
+        return z_sliced, -np.inf
+
+    def top(scores):
+        S = second_moment_matrix(samples.with_targets(scores))
+        return float(torch.linalg.eigvalsh(S).abs().max())
+
+    z_spectral, _, _ = null_z(top, loss.sample_scores(), w, order)
+    return z_sliced, z_spectral
+
+
+def _sliced_start(s1, cfg, callback, filler=None, min_count=0):
     """The first-order start as a :class:`SubspaceFit`, or None.
 
     The sliced-inverse-regression directions whose eigenvalues exceed
@@ -393,14 +434,15 @@ def _sliced_start(s1, cfg, callback, filler=None):
     refinement from noise), completed by the directions of ``filler`` (a
     second-order start, ``d x k`` NumPy) orthogonal to them: up to
     ``n_components``, or with ``"auto"`` those more than 45 degrees from the
-    first-order span. A link with both kinds of directions (``mixed3``:
+    first-order span. ``min_count`` sliced directions are kept even under
+    the noise edge. A link with both kinds of directions (``mixed3``:
     ``z1 z2`` second order, ``tanh(z3)`` first order) gets a start near its
     whole subspace. Its spectrum and edge take the place of stage 1's.
     """
     k_given = cfg["n_components"]
     V_all, vals, edge = sliced_directions(s1, k_given or cfg["max_components"])
     spectrum = vals[:cfg["max_components"]]
-    count = count_above_noise(spectrum, edge)
+    count = max(count_above_noise(spectrum, edge), min_count)
     if count == 0:
         if callback is not None:
             callback("sliced_start", {"signal": 0})

@@ -68,12 +68,43 @@ def sliced_moment(samples, n_slices=None):
         start += X.shape[0]
     mass = torch.as_tensor(np.bincount(labels, weights=samples.weights, minlength=H),
                            device=samples.device, dtype=samples.dtype)
-    total = samples.weight_sum
+    B = _scaled_slice_means(sums, mass, samples.weight_sum)
+    edge = (math.sqrt(d) + math.sqrt(max(B.shape[0] - 1, 1))) ** 2 / samples.weight_sum
+    return B, edge
+
+
+def _scaled_slice_means(sums, mass, total):
+    """Rows ``sqrt(p_h) (m_h - m)`` from the slices' weighted sums of ``x`` and weights."""
     mean = sums.sum(dim=0) / total
     keep = mass > 0
-    B = (sums[keep] / mass[keep, None] - mean) * torch.sqrt(mass[keep, None] / total)
-    edge = (math.sqrt(d) + math.sqrt(max(int(keep.sum()) - 1, 1))) ** 2 / total
-    return B, edge
+    return (sums[keep] / mass[keep, None] - mean) * torch.sqrt(mass[keep, None] / total)
+
+
+def slice_membership(samples, n_slices=None):
+    """One-hot slice memberships (``n x H`` NumPy) of :func:`sliced_moment`'s slices."""
+    if n_slices is None:
+        n_slices = n_slices_for(samples.weight_sum)
+    labels = slice_labels(samples.targets, samples.weights, n_slices)
+    return np.eye(int(labels.max()) + 1)[labels]
+
+
+def membership_top_eigenvalue(samples, membership):
+    """Top eigenvalue of ``M = B^T B`` for fractional slice memberships.
+
+    Row ``i`` puts the share ``membership[i, h]`` of its weight in slice
+    ``h``; one-hot memberships give :func:`sliced_moment`'s ``B``. The
+    statistic is linear in the memberships row by row, as the shift null of
+    :mod:`._null` requires.
+    """
+    share = torch.as_tensor(membership * samples.weights[:, None], device=samples.device,
+                            dtype=samples.dtype)
+    sums, start = None, 0
+    for X, _, _ in samples:
+        part = share[start:start + X.shape[0]].T @ X
+        sums = part if sums is None else sums + part
+        start += X.shape[0]
+    B = _scaled_slice_means(sums, share.sum(dim=0), samples.weight_sum)
+    return float(torch.linalg.matrix_norm(B, ord=2)) ** 2
 
 
 def sliced_directions(samples, n_directions, n_slices=None):
