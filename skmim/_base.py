@@ -240,7 +240,8 @@ class BaseMultiIndex(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
 
     def _warn_dropped(self, fit, n):
         best = min(fit.selection.values())
-        what = ("the sliced-inverse-regression start" if fit.loss == "sliced" else
+        what = ("the sliced-inverse-regression estimate (its top eigenvalue stands further "
+                "above its null than the Huber spectral estimate's)" if fit.loss == "sliced" else
                 f"the spectral estimate with loss={fit.loss!r} (the limit of stage 1's power "
                 "iteration)")
         warnings.warn(

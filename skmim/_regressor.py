@@ -56,8 +56,10 @@ class MultiIndexNetRegressor(RegressorMixin, BaseMultiIndex):
       mean, nothing was confirmed: the refinement is dropped
       (``refined_`` is False, a :class:`SubspaceWarning` says so) and
       ``subspace_`` is the spectral estimate (what stage 1's power iteration
-      converges to) on *all* samples, with the Huber loss, or the sliced
-      start below when it clears its noise edge on all samples. Near the
+      converges to) on *all* samples, with the Huber loss, or with
+      ``loss="auto"`` the sliced-inverse-regression estimate on all samples
+      when its top eigenvalue stands more null standard deviations above a
+      shift null than the Huber estimate's does. Near the
       detection threshold this uses the 25 % of samples held out for
       validation: on ``h2(z1) h2(z2)`` at d = 256, n = 16 d, the two
       problems in three where refinement failed went from 0.97 and 0.93 to

@@ -314,9 +314,10 @@ def _fit_refined(s1, train, valid, final, everything, losses, cfg, seed, callbac
     on ``everything`` (all samples, 25 % more than the training part at the
     default split) with the Huber loss, whose bounded scores make it the
     candidate with a reliable noise edge (with a single given loss: that one);
-    with the first-order start among the candidates, that start computed on
-    ``everything`` instead when it clears its noise edge there (completed by
-    the Huber directions, as in the race).
+    with the first-order start among the candidates, the first-order estimate
+    on ``everything`` instead when its top eigenvalue stands further above
+    its null than the spectral estimate's (:func:`_unrefined_start`).
+    ``order`` is a random order of ``everything``'s rows for that null.
     """
     runs = []
 
