@@ -186,8 +186,8 @@ class BaseMultiIndex(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             batch_size=self.batch_size,
             seed=seed,
             callback=progress,
-            # the rows in hash order (copies adjacent): the fallback's null
-            order=np.argsort(u, kind="stable"),
+            # the content hash orders the rows for the fallback's null
+            row_keys=u,
             width=self.width,
             n_steps=n_steps,
             learning_rate=self.learning_rate,

@@ -197,7 +197,7 @@ def _refine(fit, V0, train, valid, cfg, callback):
 
 
 def fit_network(parts, *, solver="refined", losses=("huber",), device="cpu", dtype="auto",
-                batch_size=None, seed=0, callback=None, order=None, **cfg):
+                batch_size=None, seed=0, callback=None, row_keys=None, **cfg):
     """Train a multi-index network with one of the solvers.
 
     Parameters
@@ -221,11 +221,11 @@ def fit_network(parts, *, solver="refined", losses=("huber",), device="cpu", dty
         keeps the one with the strongest spectral signal relative to its noise
         edge (:func:`select_loss`) and runs stage 1 with that one only.
         ``SubspaceFit.selection`` holds the scores.
-    order : ndarray of int, optional
-        The rows of ``parts["all"]`` in a random order that puts copies of a
-        row next to each other (the estimator's content hash), for the null
-        of the "refined" solver's fallback (:func:`_null_scores`). None: the
-        given order.
+    row_keys : ndarray of float, optional
+        A random key per row of ``parts["all"]``, equal for copies of a row
+        (the estimator's content hash): sorted, they order the rows for the
+        null of the "refined" solver's fallback (:func:`_null_scores`). None:
+        the given order.
     **cfg
         Hyper-parameters (``width``, ``n_steps``, ``learning_rate``,
         ``weight_decay``, ``init_scale``, ``huber_delta``, ``n_components``,
@@ -258,7 +258,7 @@ def fit_network(parts, *, solver="refined", losses=("huber",), device="cpu", dty
     s1 = samples("stage1")
     if solver == "refined":
         return _fit_refined(s1, samples("train"), samples("valid"), samples("final"),
-                            samples("all"), losses, cfg, seed, callback, order)
+                            samples("all"), losses, cfg, seed, callback, row_keys)
     name, scores = _choose_loss(s1, losses, cfg, seed)
     fit, state = _stage1(s1, name, cfg, seed, callback) if name else (None, None)
     if fit is None:
@@ -294,7 +294,8 @@ def mean_loss(train, valid):
     return 0.5 * float(np.average((valid.targets - m) ** 2, weights=valid.weights))
 
 
-def _fit_refined(s1, train, valid, final, everything, losses, cfg, seed, callback, order=None):
+def _fit_refined(s1, train, valid, final, everything, losses, cfg, seed, callback,
+                 row_keys=None):
     """Stage 1 with each candidate loss, each refined; the best on ``valid`` kept.
 
     The held-out loss after refinement tells a start that converged from one
@@ -317,7 +318,7 @@ def _fit_refined(s1, train, valid, final, everything, losses, cfg, seed, callbac
     with the first-order start among the candidates, the first-order estimate
     on ``everything`` instead when its top eigenvalue stands further above
     its null than the spectral estimate's (:func:`_unrefined_start`).
-    ``order`` is a random order of ``everything``'s rows for that null.
+    ``row_keys`` order ``everything``'s rows for that null.
     """
     runs = []
 
@@ -364,7 +365,7 @@ def _fit_refined(s1, train, valid, final, everything, losses, cfg, seed, callbac
         baseline = mean_loss(train, valid)
         if not best_val < baseline * (1 - 1e-9):
             name = "huber" if len(losses) > 1 and "huber" in losses else fit.loss
-            kept, info = _unrefined_start(everything, name, cfg, order)
+            kept, info = _unrefined_start(everything, name, cfg, row_keys)
             if callback is not None:
                 callback("refine_dropped", {"val_loss": best_val, "mean_loss": baseline,
                                             "loss": name} | info)
@@ -376,7 +377,7 @@ def _fit_refined(s1, train, valid, final, everything, losses, cfg, seed, callbac
     return fit
 
 
-def _unrefined_start(everything, name, cfg, order=None):
+def _unrefined_start(everything, name, cfg, row_keys=None):
     """The spectral estimate with loss ``name`` on ``everything``, or None if degenerate.
 
     With the first-order start among the candidates, the first-order
@@ -390,7 +391,7 @@ def _unrefined_start(everything, name, cfg, order=None):
     spectral = _spectral_fit(everything, name, cfg)
     if not cfg.get("first_order", False):
         return spectral, {"start": name}
-    z_sliced, z_spectral = _null_scores(everything, name, cfg, order)
+    z_sliced, z_spectral = _null_scores(everything, name, cfg, row_keys)
     info = {"z_sliced": z_sliced, "z_spectral": z_spectral}
     if spectral is not None and not z_sliced > z_spectral:
         return spectral, info | {"start": name}
@@ -399,18 +400,20 @@ def _unrefined_start(everything, name, cfg, order=None):
     return sliced, info | {"start": SLICED}
 
 
-def _null_scores(samples, name, cfg, order=None):
+def _null_scores(samples, name, cfg, row_keys=None):
     """Null z-scores of the top eigenvalues of the sliced and the ``name`` spectral matrices.
 
     Each is ``(value - null mean) / null standard deviation`` over the
-    circular shifts of :func:`._null.null_z`, along ``order`` (a random order
-    of the rows; None: their order in ``samples``). Both estimates' noise
+    circular shifts of :func:`._null.null_z`, along the rows sorted by
+    ``row_keys`` (random keys, equal for copies of a row; None: the rows'
+    order in ``samples``). Both estimates' noise
     edges are approximations of different quality (the spectral one is
     conservative for heavy-tailed scores, the sliced one is close), so their
     ratios to the edges do not compare; distances to the same kind of null do.
     """
-    if order is None:
-        order = np.arange(samples.n_samples)
+    # stable: copies of a row (equal keys) stay adjacent, in a fixed order
+    order = (np.arange(samples.n_samples) if row_keys is None
+             else np.argsort(row_keys, kind="stable"))
     w = samples.weights
     z_sliced, _, _ = null_z(lambda m: membership_top_eigenvalue(samples, m),
                             slice_membership(samples), w, order)

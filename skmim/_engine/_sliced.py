@@ -30,6 +30,13 @@ def n_slices_for(total_weight):
     return int(min(MAX_SLICES, max(2, total_weight // SAMPLES_PER_SLICE)))
 
 
+def _labels(samples, n_slices=None):
+    """:func:`slice_labels` of ``samples`` (``n_slices`` by default from their weight)."""
+    if n_slices is None:
+        n_slices = n_slices_for(samples.weight_sum)
+    return slice_labels(samples.targets, samples.weights, n_slices)
+
+
 def slice_labels(y, w, n_slices):
     """Equal-weight slices of ``y``; equal values share a slice.
 
@@ -55,9 +62,7 @@ def sliced_moment(samples, n_slices=None):
     dimensions, so the top eigenvalue of ``M`` sits near the Marchenko-Pastur
     edge ``(sqrt(d) + sqrt(H - 1))^2 / n``, returned as the second value.
     """
-    if n_slices is None:
-        n_slices = n_slices_for(samples.weight_sum)
-    labels = slice_labels(samples.targets, samples.weights, n_slices)
+    labels = _labels(samples, n_slices)
     H = int(labels.max()) + 1
     d = samples.n_features
     sums = torch.zeros(H, d, device=samples.device, dtype=samples.dtype)
@@ -82,9 +87,7 @@ def _scaled_slice_means(sums, mass, total):
 
 def slice_membership(samples, n_slices=None):
     """One-hot slice memberships (``n x H`` NumPy) of :func:`sliced_moment`'s slices."""
-    if n_slices is None:
-        n_slices = n_slices_for(samples.weight_sum)
-    labels = slice_labels(samples.targets, samples.weights, n_slices)
+    labels = _labels(samples, n_slices)
     return np.eye(int(labels.max()) + 1)[labels]
 
 
