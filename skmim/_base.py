@@ -4,6 +4,7 @@ Nothing here touches torch: the estimators hand NumPy arrays to
 ``skmim._engine`` and store what it returns as NumPy arrays.
 """
 
+import functools
 import math
 import numbers
 import warnings
@@ -14,7 +15,23 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from ._engine import SOLVERS, STAGE1_LOSSES, count_above_noise, device_info, fit_network
+from ._engine import (
+    CONFIRM_Z,
+    SOLVERS,
+    STAGE1_LOSSES,
+    count_above_noise,
+    device_info,
+    fit_network,
+    paired_z,
+)
+from ._preprocess import (
+    HASH_GRID,
+    apply_standardize,
+    fit_standardize,
+    relative_weights,
+    stats_from,
+    to_input_coordinates,
+)
 from ._split import row_uniforms, upper_fraction
 from ._verbose import Progress
 from ._warnings import SubspaceWarning
@@ -60,9 +77,57 @@ def auto_steps(n_features):
     return max(1, round(AUTO_STEPS_CONSTANT * math.sqrt(math.log(max(n_features, 2)))))
 
 
+ACTIVATIONS = {
+    "relu": lambda z: np.maximum(z, 0.0),
+    "tanh": np.tanh,
+    "logcosh": lambda z: np.logaddexp(z, -z) - np.log(2.0),
+}
+
+
+def network_output(Xc, W, b, a, c, act):
+    """``act(Xc W^T + b) a + c``: the two-layer network on centred rows ``Xc``."""
+    return act(Xc @ W.T + b) @ a + c
+
+
+def check_numeric_y(y):
+    """``y`` as a NumPy array, or a ValueError naming why it is not numeric."""
+    arr = np.asarray(y)
+    if arr.dtype.kind in "OUSV":
+        try:
+            arr = arr.astype(np.float64)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(
+                f"y must be numeric (a regression target): got dtype {arr.dtype} with values "
+                f"that do not convert to float ({exc}). For class labels use a classifier."
+            ) from None
+    return arr
+
+
 def check_finite_y(y):
     if not np.all(np.isfinite(y)):
         raise ValueError("Input y contains NaN or infinity.")
+
+
+def atomic(method):
+    """Make a fitting method all-or-nothing.
+
+    Whatever the method sets on the estimator appears only if it returns: on
+    any exception, ``KeyboardInterrupt`` included, the estimator's state is
+    restored as it was before the call (a fresh estimator stays unfitted, a
+    fitted one keeps its model).
+    """
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        saved = dict(self.__dict__)
+        try:
+            return method(self, *args, **kwargs)
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(saved)
+            raise
+
+    return wrapper
 
 
 class BaseMultiIndex(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
@@ -74,6 +139,8 @@ class BaseMultiIndex(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
 
     def _validate_fit_input(self, X, y, sample_weight, reset=True):
         """Validated float64 ``X``, ``y`` and positive weights (zero-weight rows dropped)."""
+        if y is not None:
+            y = check_numeric_y(y)
         X, y = validate_data(
             self, X, y, dtype=[np.float64, np.float32], y_numeric=True, ensure_min_samples=2,
             reset=reset,
@@ -113,10 +180,13 @@ class BaseMultiIndex(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         return k
 
     def _fit_engine(self, X, y, sw, outer, state=None):
-        """Split the samples, run the engine, set the common fitted attributes.
+        """Standardize, split the samples, run the engine, set the common fitted attributes.
 
         ``outer`` asks for the outer layer (the regressor); the projector only
-        learns the subspace. ``state`` continues an SGD pass (``partial_fit``).
+        learns the subspace. ``state`` continues an SGD pass (``partial_fit``):
+        the standardization of the first call is kept. The engine sees the
+        standardized data and relative weights (:mod:`skmim._preprocess`);
+        the attributes set here are in the coordinates of the ``X`` given.
         Returns the engine's ``SubspaceFit`` and the sizes of the split.
         """
         if self.width % 2:
@@ -132,12 +202,18 @@ class BaseMultiIndex(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             )
         device, dtype = device_info(self.device, self.dtype)
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
-        u = row_uniforms(X, y, seed)
-        x_mean = sw @ X / sw.sum() if state is None else self.x_mean_
-        Xc = X - x_mean
+        if state is None:
+            Xs, ys, stats = fit_standardize(X, y, sw)
+        else:
+            stats = stats_from(self)
+            Xs, ys = apply_standardize(X, y, stats)
+            W, b, history = state
+            state = (W * stats.x_scale, b, history)
+        sw = relative_weights(sw)
+        u = row_uniforms(Xs, ys, seed, grid=HASH_GRID)
 
         def part(mask):
-            return Xc[mask], y[mask], sw[mask]
+            return Xs[mask], ys[mask], sw[mask]
 
         parts = {"final": None, "stage2": None}
         staged = solver in ("layerwise", "sgd")
@@ -171,7 +247,7 @@ class BaseMultiIndex(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         else:
             parts["stage1"] = parts["train"] = part(masks["training"])
             parts["valid"] = part(masks["validation"])
-            parts["all"] = (Xc, y, sw)
+            parts["all"] = (Xs, ys, sw)
             if outer:
                 parts["final"] = parts["all"]
         n_steps = auto_steps(d) if self.n_steps == "auto" else int(self.n_steps)
@@ -210,15 +286,12 @@ class BaseMultiIndex(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             compress=getattr(self, "compress_first_layer", False),
             state=state,
         )
-        n_above = count_above_noise(fit.spectrum, fit.noise_level)
-        if solver == "refined" and not fit.refined and not fit.degenerate:
-            self._warn_dropped(fit, n)
-        elif solver in ("layerwise", "refined"):
-            self._warn_signal(fit.degenerate, n_above, int(first.sum()))
-        self.x_mean_ = x_mean
-        self.subspace_ = fit.subspace
+        self._warn_model(fit, n, parts["stage1"], parts["stage2"])
+        self._set_standardization(stats)
+        self.projection_, self.subspace_ = to_input_coordinates(fit.subspace, stats.x_scale)
         self.n_components_ = fit.n_components
-        self.stage1_weights_ = fit.first_layer
+        self.stage1_weights_ = (None if fit.first_layer is None
+                                else fit.first_layer / stats.x_scale)
         self.loss_ = fit.loss
         self.loss_scores_ = fit.selection
         self.spectrum_ = fit.spectrum
@@ -238,6 +311,54 @@ class BaseMultiIndex(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         self.device_ = str(device)
         return fit, counts
 
+    def _set_standardization(self, stats):
+        self.x_mean_ = stats.x_mean
+        self.x_scale_ = stats.x_scale
+        self.y_mean_ = stats.y_mean
+        self.y_scale_ = stats.y_scale
+
+    def _warn_model(self, fit, n, stage1, stage2):
+        """A :class:`SubspaceWarning` when the model returned predicts no better than the mean.
+
+        Judged on held-out samples: the validation part ("refined",
+        "grassmann"), or the generalized cross-validation error of the outer
+        layer against the constant predictor's on the stage-2 part
+        ("layerwise", "sgd"): the squared error of the network on the stage-1
+        samples (which its outer layer did not see) against that of the
+        stage-2 mean, by the paired z-score of :func:`paired_z`. Without an outer layer or held-out samples (the
+        "layerwise" projector) the spectrum of stage 1 against its noise edge.
+        """
+        if fit.degenerate:
+            self._warn_constant()
+        elif fit.heldout is not None:
+            best, mean, z = fit.heldout
+            if fit.refined is False and self.solver == "refined":
+                self._warn_dropped(fit, n)
+            elif not z < -CONFIRM_Z:
+                warnings.warn(
+                    f"the model predicts the held-out samples no better than their mean "
+                    f"(held-out loss {best:.4g}, the mean's {mean:.4g}: {-z:.2f} standard "
+                    f"errors better, fewer than {CONFIRM_Z:g}): subspace_ may be close to a "
+                    "random subspace. More samples, or n_init, help.",
+                    SubspaceWarning, stacklevel=4)
+        elif stage2 is not None and fit.coef is not None:
+            # the outer layer never saw the stage-1 samples: they judge the network
+            X1, y1, w1 = stage1
+            act = ACTIVATIONS[self.activation]
+            pred = network_output(X1, fit.directions, fit.biases, fit.coef, fit.intercept, act)
+            center = np.average(stage2[1], weights=stage2[2])
+            z = paired_z(0.5 * ((pred - y1) ** 2 - (y1 - center) ** 2), w1)
+            if not z < -CONFIRM_Z:
+                warnings.warn(
+                    f"the fitted network predicts no better than the mean of y: on the "
+                    f"stage-1 samples, which its outer layer did not see, its squared error "
+                    f"is {-z:.2f} standard errors below the stage-2 mean's, fewer than "
+                    f"{CONFIRM_Z:g}. subspace_ may be close to a random subspace; more "
+                    "samples or another loss (e.g. loss='abs' for odd links) help.",
+                    SubspaceWarning, stacklevel=4)
+        elif self.solver == "layerwise" and count_above_noise(fit.spectrum, fit.noise_level) == 0:
+            self._warn_noise_edge(stage1[0].shape[0])
+
     def _warn_dropped(self, fit, n):
         best = min(fit.selection.values())
         what = ("the sliced-inverse-regression estimate (its top eigenvalue stands further "
@@ -245,33 +366,34 @@ class BaseMultiIndex(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
                 f"the spectral estimate with loss={fit.loss!r} (the limit of stage 1's power "
                 "iteration)")
         warnings.warn(
-            f"no refinement predicted the held-out samples better than their mean "
-            f"(best held-out loss {best:.4g} among {sorted(fit.selection)}): nothing was "
-            f"confirmed, so subspace_ is {what} on all n_samples={n}, without "
-            "refinement (refined_ is False). At this sample size it may be close to a "
-            "random subspace; more samples help.",
+            f"the model predicts the held-out samples no better than their mean: no "
+            f"refinement did (best held-out loss {best:.4g} among {sorted(fit.selection)}, "
+            f"the mean's {fit.heldout[1]:.4g}: {-fit.heldout[2]:.2f} standard errors better, "
+            f"fewer than {CONFIRM_Z:g}), so subspace_ is {what} on all "
+            f"n_samples={n}, without refinement (refined_ is False). At this sample size "
+            "it may be close to a random subspace; more samples help.",
             SubspaceWarning,
-            stacklevel=3,
+            stacklevel=5,
         )
 
-    def _warn_signal(self, degenerate, n_above, n_stage1):
-        if degenerate:
-            warnings.warn(
-                "y is constant (or constant after the stage-1 preprocessing): no "
-                "direction can be learned, subspace_ is the random initialization "
-                "and predictions are constant.",
-                SubspaceWarning,
-                stacklevel=3,
-            )
-        elif n_above == 0:
-            warnings.warn(
-                "stage 1 found no direction above the noise level expected at "
-                f"n_samples={n_stage1} and n_features={self.n_features_in_}: "
-                "subspace_ is not distinguishable from a random subspace. Try more "
-                "samples or another loss (e.g. loss='abs' for odd links).",
-                SubspaceWarning,
-                stacklevel=3,
-            )
+    def _warn_constant(self, stacklevel=5):
+        warnings.warn(
+            "y is constant (or constant after the stage-1 preprocessing): no "
+            "direction can be learned, subspace_ is the random initialization "
+            "and predictions are constant.",
+            SubspaceWarning,
+            stacklevel=stacklevel,
+        )
+
+    def _warn_noise_edge(self, n_stage1, stacklevel=5):
+        warnings.warn(
+            "no direction stands above the noise level expected at "
+            f"n_samples={n_stage1} and n_features={self.n_features_in_}: "
+            "subspace_ is not distinguishable from a random subspace. Try more "
+            "samples or another loss (e.g. loss='abs' for odd links).",
+            SubspaceWarning,
+            stacklevel=stacklevel,
+        )
 
     @property
     def _n_features_out(self):
@@ -287,11 +409,15 @@ class BaseMultiIndex(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         Returns
         -------
         Z : ndarray of shape (n_samples, `n_components_`)
-            ``(X - x_mean_) @ subspace_``.
+            ``(X - x_mean_) @ projection_``: the learned directions applied to
+            the standardized input ``(X - x_mean_) / x_scale_``, so ``Z`` does
+            not change when a column of ``X`` is rescaled or shifted before
+            ``fit`` and ``transform``. Its columns span the projections on
+            ``subspace_``.
         """
         check_is_fitted(self)
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
-        return (np.asarray(X, dtype=np.float64) - self.x_mean_) @ self.subspace_
+        return (np.asarray(X, dtype=np.float64) - self.x_mean_) @ self.projection_
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

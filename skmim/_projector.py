@@ -2,7 +2,7 @@
 
 from sklearn.base import _fit_context
 
-from ._base import STAGE1_CONSTRAINTS, BaseMultiIndex
+from ._base import STAGE1_CONSTRAINTS, BaseMultiIndex, atomic
 
 
 class MultiIndexProjector(BaseMultiIndex):
@@ -199,6 +199,7 @@ class MultiIndexProjector(BaseMultiIndex):
         self.verbose = verbose
 
     @_fit_context(prefer_skip_nested_validation=True)
+    @atomic
     def fit(self, X, y, sample_weight=None):
         """Learn the subspace from ``(X, y)``.
 

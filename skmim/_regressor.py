@@ -5,18 +5,12 @@ import numbers
 import numpy as np
 from sklearn.base import RegressorMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils._available_if import available_if
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._base import STAGE1_CONSTRAINTS, BaseMultiIndex
+from ._base import ACTIVATIONS, STAGE1_CONSTRAINTS, BaseMultiIndex, atomic, network_output
 
 _PREDICT_CHUNK = 65536
-
-_ACTIVATIONS = {
-    "relu": lambda z: np.maximum(z, 0.0),
-    "tanh": np.tanh,
-    "logcosh": lambda z: np.logaddexp(z, -z) - np.log(2.0),
-}
 
 
 class MultiIndexNetRegressor(RegressorMixin, BaseMultiIndex):
@@ -425,6 +419,7 @@ class MultiIndexNetRegressor(RegressorMixin, BaseMultiIndex):
         self.verbose = verbose
 
     @_fit_context(prefer_skip_nested_validation=True)
+    @atomic
     def fit(self, X, y, sample_weight=None):
         """Train the network layer-wise on ``(X, y)``.
 
@@ -446,6 +441,7 @@ class MultiIndexNetRegressor(RegressorMixin, BaseMultiIndex):
         return self
 
     @available_if(lambda self: self.solver == "sgd")
+    @atomic
     def partial_fit(self, X, y, sample_weight=None):
         """Continue the online SGD pass on new samples (``solver="sgd"`` only).
 
@@ -470,6 +466,12 @@ class MultiIndexNetRegressor(RegressorMixin, BaseMultiIndex):
             self._validate_params()
         else:
             check_is_fitted(self)
+            if "step" not in self.history_:
+                raise ValueError(
+                    "partial_fit continues an online SGD pass, but this model was fitted by "
+                    "another solver: call fit with solver='sgd' first, or partial_fit on a "
+                    "fresh estimator (sklearn.base.clone)."
+                )
         X, y, sw = self._validate_fit_input(X, y, sample_weight, reset=first)
         state = None if first else (self.stage1_weights_, self.hidden_biases_, self.history_)
         fit, counts = self._fit_engine(X, y, sw, outer=True, state=state)
@@ -477,11 +479,12 @@ class MultiIndexNetRegressor(RegressorMixin, BaseMultiIndex):
         return self
 
     def _set_outer(self, fit, counts):
-        self.hidden_weights_ = fit.directions
+        # the engine's network acts on standardized X and y: map it back
+        self.hidden_weights_ = fit.directions / self.x_scale_
         self.hidden_biases_ = fit.biases
         self.hidden_activation_ = self.activation
-        self.output_weights_ = fit.coef
-        self.intercept_ = fit.intercept
+        self.output_weights_ = fit.coef * self.y_scale_
+        self.intercept_ = self.y_mean_ + self.y_scale_ * fit.intercept
         self.alpha_ = fit.alpha
         self.split_sizes_ = counts
 
@@ -498,10 +501,11 @@ class MultiIndexNetRegressor(RegressorMixin, BaseMultiIndex):
         """
         check_is_fitted(self)
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
-        act = _ACTIVATIONS[self.hidden_activation_]
+        act = ACTIVATIONS[self.hidden_activation_]
         out = np.empty(X.shape[0])
         for start in range(0, X.shape[0], _PREDICT_CHUNK):
             Xc = np.asarray(X[start:start + _PREDICT_CHUNK], dtype=np.float64) - self.x_mean_
-            F = act(Xc @ self.hidden_weights_.T + self.hidden_biases_)
-            out[start:start + _PREDICT_CHUNK] = F @ self.output_weights_ + self.intercept_
+            out[start:start + _PREDICT_CHUNK] = network_output(
+                Xc, self.hidden_weights_, self.hidden_biases_, self.output_weights_,
+                self.intercept_, act)
         return out

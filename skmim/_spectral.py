@@ -6,8 +6,9 @@ import numpy as np
 from sklearn.base import _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ._base import STAGE1_CONSTRAINTS, BaseMultiIndex
+from ._base import STAGE1_CONSTRAINTS, BaseMultiIndex, atomic
 from ._engine import STAGE1_LOSSES, count_above_noise, device_info, spectral_subspace
+from ._preprocess import fit_standardize, relative_weights, to_input_coordinates
 
 
 class SpectralProjector(BaseMultiIndex):
@@ -86,6 +87,7 @@ class SpectralProjector(BaseMultiIndex):
         self.batch_size = batch_size
 
     @_fit_context(prefer_skip_nested_validation=True)
+    @atomic
     def fit(self, X, y, sample_weight=None):
         """Eigendecompose the preprocessed second-moment matrix of ``(X, y)``.
 
@@ -103,10 +105,11 @@ class SpectralProjector(BaseMultiIndex):
         n, d = X.shape
         k = self._check_n_components(d, n)
         device, dtype = device_info(self.device, self.dtype)
-        x_mean = sw @ X / sw.sum()
+        Xs, ys, stats = fit_standardize(X, y, sw)
+        sw = relative_weights(sw)
         best = None
         for loss in STAGE1_LOSSES if self.loss == "auto" else (self.loss,):
-            res = spectral_subspace(X - x_mean, y, sw, loss=loss, huber_delta=self.huber_delta,
+            res = spectral_subspace(Xs, ys, sw, loss=loss, huber_delta=self.huber_delta,
                                     n_components=k, device=device, dtype=dtype,
                                     batch_size=self.batch_size)
             basis, kk, vals, level, degenerate = res
@@ -114,10 +117,12 @@ class SpectralProjector(BaseMultiIndex):
             if best is None or score > best[0] * (1 + 1e-9):  # ties keep the first
                 best = (score, loss, res)
         _, loss, (basis, kk, vals, level, degenerate) = best
-        n_above = count_above_noise(vals, level)
-        self._warn_signal(degenerate, n_above, n)
-        self.x_mean_ = x_mean
-        self.subspace_ = basis
+        if degenerate:
+            self._warn_constant(stacklevel=4)
+        elif count_above_noise(vals, level) == 0:
+            self._warn_noise_edge(n, stacklevel=4)
+        self._set_standardization(stats)
+        self.projection_, self.subspace_ = to_input_coordinates(basis, stats.x_scale)
         self.n_components_ = kk
         self.eigenvalues_ = vals
         self.noise_level_ = level

@@ -24,16 +24,25 @@ def _mix(h):
     return h ^ (h >> np.uint64(31))
 
 
-def row_uniforms(X, y, seed, chunk=65536):
-    """A number in [0, 1) per row of ``(X, y)``, a seeded hash of its values."""
+def row_uniforms(X, y, seed, chunk=65536, grid=None):
+    """A number in [0, 1) per row of ``(X, y)``, a seeded hash of its values.
+
+    With ``grid``, the hash is of ``floor(grid * value)`` instead of the value
+    (for standardized data: rows equal up to rounding hash alike).
+    """
+
+    def cells(a):
+        a = np.ascontiguousarray(a, dtype=np.float64)
+        return a if grid is None else np.floor(a * grid)
+
     n, d = X.shape
     rng = np.random.RandomState(seed)
     mult = rng.randint(1, 2**62, size=d + 1, dtype=np.int64).astype(np.uint64) * np.uint64(2) + np.uint64(1)
     out = np.empty(n)
-    y = np.ascontiguousarray(y, dtype=np.float64) + 0.0  # -0.0 -> 0.0
+    y = cells(y) + 0.0  # -0.0 -> 0.0
     with np.errstate(over="ignore"):
         for start in range(0, n, chunk):
-            Xb = (np.ascontiguousarray(X[start:start + chunk], dtype=np.float64) + 0.0).view(np.uint64)
+            Xb = (cells(X[start:start + chunk]) + 0.0).view(np.uint64)
             h = _mix(Xb * mult[:d]).sum(axis=1, dtype=np.uint64)
             h = _mix(h + _mix(y[start:start + chunk].view(np.uint64) * mult[d]))
             out[start:start + chunk] = (h >> np.uint64(11)).astype(np.float64) / float(2**53)

@@ -5,14 +5,16 @@ device and a dtype, and return NumPy arrays.
 """
 
 from ._api import (
+    CONFIRM_Z,
     SOLVERS,
     SubspaceFit,
     count_above_noise,
     device_info,
     fit_network,
+    paired_z,
     spectral_subspace,
 )
 from ._losses import STAGE1_LOSSES
 
-__all__ = ["SOLVERS", "STAGE1_LOSSES", "SubspaceFit", "count_above_noise", "device_info",
-           "fit_network", "spectral_subspace"]
+__all__ = ["CONFIRM_Z", "SOLVERS", "STAGE1_LOSSES", "SubspaceFit", "count_above_noise", "device_info",
+           "fit_network", "paired_z", "spectral_subspace"]

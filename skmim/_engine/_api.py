@@ -6,6 +6,7 @@ arrays on the host, so a model trained on a GPU pickles and loads anywhere.
 """
 
 import itertools
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -76,6 +77,9 @@ class SubspaceFit:
     refine_history: dict = None
     refine_iter: int = 0
     refined: bool = False
+    # (best held-out loss, held-out loss of the training mean, paired z-score of
+    # the difference, see confirmation_z): "refined", "grassmann"
+    heldout: tuple = None
 
 
 def count_above_noise(spectrum, level):
@@ -187,17 +191,46 @@ def _store_refinement(fit, descent):
 
 
 def _refine(fit, V0, train, valid, cfg, callback):
-    """Run one descent to its stopping rule; returns its smallest held-out loss."""
+    """Run one descent to its stopping rule; returns its smallest held-out loss and itself."""
     descent = _descent(train, valid, V0, cfg, callback)
     while not descent.step():
         pass
     _store_refinement(fit, descent)
     val = descent.history["val_loss"]
-    return min(val) if val else np.inf
+    return (min(val) if val else np.inf), descent
 
 
-def fit_network(parts, *, solver="refined", losses=("huber",), device="cpu", dtype="auto",
-                batch_size=None, seed=0, callback=None, row_keys=None, **cfg):
+def fit_network(parts, **kwargs):
+    """Train a multi-index network with one of the solvers (see :func:`_fit_network`).
+
+    Numerical failures of torch (an eigendecomposition that does not
+    converge) and non-finite results become a ``ValueError`` that names
+    them; no torch warning reaches the caller.
+    """
+    with warnings.catch_warnings():
+        # read-only NumPy inputs (a pandas 3 Series) are copied on their way to the device
+        warnings.filterwarnings("ignore", message=".*non-writable.*", category=UserWarning)
+        try:
+            fit = _fit_network(parts, **kwargs)
+        except torch.linalg.LinAlgError as exc:
+            raise ValueError(
+                f"training failed numerically ({exc}). The data are standardized before "
+                "training, so this points at an ill-posed problem: check X for "
+                "near-duplicate columns, or use dtype='float64'."
+            ) from exc
+    arrays = [fit.subspace, fit.directions, fit.biases, fit.coef]
+    if not all(a is None or np.all(np.isfinite(a)) for a in arrays) or not np.isfinite(
+            fit.intercept):
+        raise ValueError(
+            f"training diverged (solver={kwargs.get('solver', 'refined')!r}): the fitted "
+            "weights are not finite. With solver='sgd' lower sgd_learning_rate; otherwise "
+            "use dtype='float64'."
+        )
+    return fit
+
+
+def _fit_network(parts, *, solver="refined", losses=("huber",), device="cpu", dtype="auto",
+                 batch_size=None, seed=0, callback=None, row_keys=None, **cfg):
     """Train a multi-index network with one of the solvers.
 
     Parameters
@@ -284,6 +317,36 @@ FILL_SINE = np.sqrt(0.5)
 MERGE_DISTANCE = 0.05
 
 
+# A refinement is confirmed when its held-out loss is below the training
+# mean's by more than CONFIRM_Z standard errors of the paired per-sample
+# difference. The best of several early-stopped runs is chosen on the same
+# held-out samples, so a bare comparison is optimistic: on pure noise (n = 400,
+# d = 20) 8 of 12 data sets had a "better" refinement, by 0.04 % to 9 %.
+CONFIRM_Z = 2.0
+
+
+def paired_z(gains, w):
+    """Weighted mean of the per-sample ``gains`` over its standard error (NumPy).
+
+    ``gains`` are a model's per-sample losses minus a reference's: negative
+    means the model is better. The standard error uses the effective sample
+    size of the weights, so it depends on relative weights only.
+    """
+    total = w.sum()
+    mean = float(w @ gains / total)
+    var = float(w @ (gains - mean) ** 2 / total)
+    n_eff = total ** 2 / float(w @ w)
+    se = np.sqrt(var / max(n_eff - 1.0, 1.0))
+    if se == 0.0:
+        return 0.0 if mean == 0.0 else float(np.copysign(np.inf, mean))
+    return mean / se
+
+
+def confirmation_z(descent, train):
+    """:func:`paired_z` of ``descent``'s best state against the training mean, on ``valid``."""
+    return paired_z(*descent.heldout_gain(np.average(train.targets, weights=train.weights)))
+
+
 def mean_loss(train, valid):
     """Held-out loss of the constant predictor: ``valid``'s squared loss around ``train``'s mean.
 
@@ -357,20 +420,22 @@ def _fit_refined(s1, train, valid, final, everything, losses, cfg, seed, callbac
         _store_refinement(fit, descent)
         scores[name] = descent.best_val
         if best is None or scores[name] < best[0] - 1e-9 * abs(best[0]):
-            best = (scores[name], fit, gen)
-    best_val, fit, gen = best
+            best = (scores[name], fit, gen, descent)
+    best_val, fit, gen, descent = best
     fit.selection = scores
     fit.refined = True
+    baseline = mean_loss(train, valid)
+    z = confirmation_z(descent, train)
+    fit.heldout = (best_val, baseline, z)
     if everything is not None:
-        baseline = mean_loss(train, valid)
-        if not best_val < baseline * (1 - 1e-9):
+        if not z < -CONFIRM_Z:
             name = "huber" if len(losses) > 1 and "huber" in losses else fit.loss
             kept, info = _unrefined_start(everything, name, cfg, row_keys)
             if callback is not None:
                 callback("refine_dropped", {"val_loss": best_val, "mean_loss": baseline,
-                                            "loss": name} | info)
+                                            "z": z, "loss": name} | info)
             if kept is not None:
-                kept.selection, kept.refined = scores, False
+                kept.selection, kept.refined, kept.heldout = scores, False, fit.heldout
                 fit = kept
     if final is not None:
         _final_stage2(fit, final, gen, cfg)
@@ -495,18 +560,20 @@ def _fit_grassmann(train, valid, final, cfg, seed, callback):
     """Two-timescale descent from ``n_init`` random starts; the best on ``valid`` kept."""
     d = train.n_features
     gen = torch.Generator().manual_seed(int(seed))
-    fit, best = None, np.inf
+    fit, best, kept = None, np.inf, None
     for start in range(cfg["n_init"]):
         V0 = torch.randn(d, cfg["n_components"], generator=gen, dtype=torch.float64)
         trial = SubspaceFit(loss="squared", subspace=None, n_components=cfg["n_components"],
                             spectrum=np.zeros(0), noise_level=0.0, degenerate=False)
-        score = _refine(trial, V0.to(train.device, train.dtype), train, valid, cfg, callback)
+        score, descent = _refine(trial, V0.to(train.device, train.dtype), train, valid, cfg,
+                                 callback)
         if callback is not None:
             callback("restart_done", {"start": start + 1, "val_loss": score})
         if fit is None or score < best - 1e-9 * abs(best):
-            fit, best = trial, score
+            fit, best, kept = trial, score, descent
     fit.selection = {"squared": best}
     fit.refined = True
+    fit.heldout = (best, mean_loss(train, valid), confirmation_z(kept, train))
     if final is not None:
         _final_stage2(fit, final, gen, cfg)
     return fit

@@ -269,6 +269,21 @@ class GrassmannDescent:
                      or (valid is None and stalled))
         return self.done
 
+    def heldout_gain(self, center):
+        """Per held-out sample: loss of the best state minus that of predicting ``center``.
+
+        Returns ``(gains, weights)`` as float64 NumPy arrays; a negative
+        weighted mean means the model predicts ``valid`` better than the
+        constant ``center``.
+        """
+        V, coef = self.result()
+        gains, weights = [], []
+        for Z, y, w in _projected(self.valid, V):
+            r = self.basis.values(Z) @ coef - y
+            gains.append((0.5 * (r * r - (y - center) ** 2)).double().cpu())
+            weights.append(w.double().cpu())
+        return torch.cat(gains).numpy(), torch.cat(weights).numpy()
+
     def result(self):
         """``(V, coef)``: the best subspace on ``valid`` (or the last) and its link."""
         if self._best[2] is None or self.valid is None:
