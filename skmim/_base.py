@@ -134,7 +134,9 @@ class BaseMultiIndex(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
     """Validation, projection and bookkeeping shared by the skmim estimators.
 
     Fitted state common to all: ``subspace_`` (n_features, n_components),
-    ``n_components_``, ``x_mean_`` and the scikit-learn ``n_features_in_``.
+    ``projection_``, ``n_components_``, the standardization (``x_mean_``,
+    ``x_scale_``, ``y_mean_``, ``y_scale_``) and the scikit-learn
+    ``n_features_in_``.
     """
 
     def _validate_fit_input(self, X, y, sample_weight, reset=True):

@@ -11,8 +11,8 @@ class MultiIndexProjector(BaseMultiIndex):
     Runs the feature-learning part of :class:`MultiIndexNetRegressor` (gradient
     descent on the first layer from a tiny symmetric initialization, which acts
     as power iteration, then by default the Grassmannian refinement) and
-    exposes the learned projection,
-    so that any scikit-learn regressor can be fitted on the learned directions
+    exposes the learned projection (invariant to the units of the columns of
+    ``X``, which are standardized internally), so that any scikit-learn regressor can be fitted on the learned directions
     in a :class:`~sklearn.pipeline.Pipeline`.
 
     Parameters
@@ -88,10 +88,16 @@ class MultiIndexProjector(BaseMultiIndex):
     Attributes
     ----------
     subspace_ : ndarray of shape (n_features, `n_components_`)
-        Orthonormal basis of the learned subspace.
+        Orthonormal basis of the learned subspace, in the coordinates of the
+        ``X`` given (see :class:`MultiIndexNetRegressor` on the internal
+        standardization).
+    projection_ : ndarray of shape (n_features, `n_components_`)
+        ``transform(X) = (X - x_mean_) @ projection_``; its columns span
+        ``subspace_``.
     n_components_ : int
     stage1_weights_ : ndarray of shape (width, n_features) or None
-        First-layer directions after stage 1 (None when the kept refinement
+        First-layer directions after stage 1, acting on ``X - x_mean_``
+        (None when the kept refinement
         did not start from stage 1, or was dropped: ``refined_`` False).
     loss_ : str
         Stage-1 loss used, or ``"sliced"`` (see :class:`MultiIndexNetRegressor`).
@@ -120,7 +126,10 @@ class MultiIndexProjector(BaseMultiIndex):
         spectral estimate on all samples; see :class:`MultiIndexNetRegressor`).
     refine_history_ : dict of lists or None
         Per refinement step records.
-    x_mean_ : ndarray of shape (n_features,)
+    x_mean_, x_scale_ : ndarray of shape (n_features,)
+        Weighted mean and standard deviation of the columns of ``X``.
+    y_mean_, y_scale_ : float
+        Weighted mean and standard deviation of ``y``.
     device_ : str
     n_features_in_ : int
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
@@ -208,7 +217,7 @@ class MultiIndexProjector(BaseMultiIndex):
         X : array-like of shape (n_samples, n_features)
         y : array-like of shape (n_samples,)
         sample_weight : array-like of shape (n_samples,), default=None
-            Non-negative frequency weights.
+            Non-negative relative weights (only their ratios matter).
 
         Returns
         -------

@@ -29,6 +29,18 @@ class MultiIndexNetRegressor(RegressorMixin, BaseMultiIndex):
       outer layer is fitted by ridge regression on ``relu(w_j . x + b_j)``,
       its penalty chosen by generalized cross-validation.
 
+    The network never sees the raw table: ``sample_weight`` is divided by
+    its mean, every column of ``X`` is centred and divided by its weighted
+    standard deviation (``x_mean_``, ``x_scale_``) and ``y`` likewise
+    (``y_mean_``, ``y_scale_``), and the fitted weights are mapped back to
+    the coordinates of the data given. Rescaling or shifting a column of
+    ``X``, rescaling ``y`` affinely or rescaling ``sample_weight`` by any
+    positive factor therefore changes the model only by rounding (tested at
+    factors 1e-6 to 1e6): predictions carry the units of ``y``,
+    :meth:`transform` is unchanged, and ``subspace_`` is the index space in
+    the coordinates of the ``X`` given. A :class:`~sklearn.preprocessing.StandardScaler`
+    in front is not needed (and changes nothing but rounding).
+
     ``solver`` chooses how the subspace is learned:
 
     - ``"layerwise"``: the published algorithm, exactly: stage 1 on a part of
@@ -47,7 +59,9 @@ class MultiIndexNetRegressor(RegressorMixin, BaseMultiIndex):
       At ``d = 256``, ``y = h2(z1) + h2(z2)`` and ``n = 8 d`` this lowers the
       subspace distance from about 0.7 (stage 1 alone) to about 0.04.
       When no refinement predicts the held-out samples better than their
-      mean, nothing was confirmed: the refinement is dropped
+      mean (by at least ``CONFIRM_Z = 2`` standard errors of the paired
+      per-sample difference of squared errors), nothing was confirmed: the
+      refinement is dropped
       (``refined_`` is False, a :class:`SubspaceWarning` says so) and
       ``subspace_`` is the spectral estimate (what stage 1's power iteration
       converges to) on *all* samples, with the Huber loss, or with
@@ -240,16 +254,25 @@ class MultiIndexNetRegressor(RegressorMixin, BaseMultiIndex):
     Attributes
     ----------
     subspace_ : ndarray of shape (n_features, `n_components_`)
-        Orthonormal basis of the learned hidden subspace.
+        Orthonormal basis of the learned hidden subspace, in the coordinates
+        of the ``X`` given (the span of ``projection_``).
+    projection_ : ndarray of shape (n_features, `n_components_`)
+        The learned directions as they act on the input:
+        ``transform(X) = (X - x_mean_) @ projection_``. Column ``j`` is the
+        ``j``-th orthonormal direction learned on the standardized input,
+        divided row-wise by ``x_scale_``.
     n_components_ : int
         Number of learned directions.
     stage1_weights_ : ndarray of shape (width, n_features) or None
-        First-layer directions after stage 1 (unit rows); for ``solver="sgd"``
+        First-layer directions after stage 1, acting on ``X - x_mean_`` (unit
+        rows on the standardized input, divided by ``x_scale_``); for ``solver="sgd"``
         the trained first layer itself; None when the kept refinement started
         from sliced inverse regression (``loss_ == "sliced"``) or at random,
         and when the refinement was dropped (``refined_`` False).
     hidden_weights_ : ndarray of shape (width, n_features)
-        Directions used by the stage-2 features.
+        Directions used by the stage-2 features, acting on ``X - x_mean_``:
+        ``predict(X) = relu((X - x_mean_) @ hidden_weights_.T + hidden_biases_)
+        @ output_weights_ + intercept_``.
     hidden_biases_ : ndarray of shape (width,)
         Stage-2 biases.
     hidden_activation_ : str
@@ -259,7 +282,8 @@ class MultiIndexNetRegressor(RegressorMixin, BaseMultiIndex):
     intercept_ : float
         Intercept of the outer layer.
     alpha_ : float
-        Stage-2 ridge penalty used.
+        Stage-2 ridge penalty used (per unit weight, for the standardized
+        ``y``: a dimensionless number).
     loss_ : str
         Stage-1 loss used (the chosen one when ``loss="auto"``), or
         ``"sliced"`` when the kept refinement started from sliced inverse
@@ -310,6 +334,13 @@ class MultiIndexNetRegressor(RegressorMixin, BaseMultiIndex):
         Number of samples in each part of the split.
     x_mean_ : ndarray of shape (n_features,)
         Weighted mean of ``X``, removed before projecting.
+    x_scale_ : ndarray of shape (n_features,)
+        Weighted standard deviation of each column of ``X`` (1 for a column
+        constant up to rounding, which is then ignored).
+    y_mean_, y_scale_ : float
+        Weighted mean and standard deviation of ``y`` (scale 1 for a
+        constant ``y``). ``loss_curve_``, ``spectrum_`` and the refinement
+        records are in units of the standardized ``y``.
     device_ : str
         Device the model was trained on.
     n_features_in_ : int
@@ -428,8 +459,11 @@ class MultiIndexNetRegressor(RegressorMixin, BaseMultiIndex):
         X : array-like of shape (n_samples, n_features)
         y : array-like of shape (n_samples,)
         sample_weight : array-like of shape (n_samples,), default=None
-            Non-negative frequency weights; an integer weight ``k`` is the same
-            as repeating the sample ``k`` times.
+            Non-negative relative weights: they are divided by their mean, so
+            only their ratios matter (``c * sample_weight`` gives the same
+            model for every ``c > 0``). A zero weight drops the sample. A
+            weight ``k`` is not the same as ``k`` repetitions: repeating adds
+            samples, which the noise edges and held-out tests count.
 
         Returns
         -------

@@ -22,6 +22,11 @@ class SpectralProjector(BaseMultiIndex):
     here by an explicit eigendecomposition: a baseline to compare the network
     with (``O(n d^2 + d^3)`` time and ``O(d^2)`` memory).
 
+    ``X`` and ``y`` are standardized first (weighted mean and standard
+    deviation of each column; weights divided by their mean), so the
+    estimate does not depend on units or weight scale; ``subspace_`` is in
+    the coordinates of the ``X`` given.
+
     Parameters
     ----------
     n_components : int or "auto", default="auto"
@@ -41,12 +46,19 @@ class SpectralProjector(BaseMultiIndex):
     Attributes
     ----------
     subspace_ : ndarray of shape (n_features, `n_components_`)
+        Orthonormal basis of the estimated subspace (input coordinates).
+    projection_ : ndarray of shape (n_features, `n_components_`)
+        ``transform(X) = (X - x_mean_) @ projection_``: the eigenvectors on the
+        standardized input, divided row-wise by ``x_scale_``.
     n_components_ : int
     eigenvalues_ : ndarray
         Leading eigenvalues of ``Sigma_hat`` by decreasing magnitude.
     noise_level_ : float
     loss_ : str
-    x_mean_ : ndarray of shape (n_features,)
+    x_mean_, x_scale_ : ndarray of shape (n_features,)
+        Weighted mean and standard deviation of the columns of ``X``.
+    y_mean_, y_scale_ : float
+        Weighted mean and standard deviation of ``y``.
     n_features_in_ : int
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
 

@@ -1,10 +1,10 @@
 """Deterministic, content-based split of the samples into the two stages.
 
-Each row is sent to stage 1 or stage 2 by a seeded hash of its values, so a
-sample repeated ``k`` times lands on the same side as the same sample given a
-frequency weight ``k``: sample weights and repetitions give the same model,
-and duplicated rows never straddle the two stages. For distinct rows the
-assignment is an ordinary random split with the requested proportions.
+Each row is sent to stage 1 or stage 2 by a seeded hash of its values, so
+duplicated rows never straddle the two stages, and the same data in other
+units (the estimators hash the standardized rows on a grid) get the same
+split. For distinct rows the assignment is an ordinary random split with the
+requested proportions (of the total weight).
 """
 
 import numpy as np

@@ -2,10 +2,15 @@
 
 
 class SubspaceWarning(UserWarning):
-    """The learned subspace carries no usable signal.
+    """The model returned carries no usable signal.
 
-    Raised when the targets are constant, or when stage 1 finds no direction
-    whose spectral signal stands above the noise level expected at this
+    Raised when the targets are constant, or when the model returned predicts
+    held-out samples no better than their mean (by fewer than two standard
+    errors of the paired difference: the validation part for the "refined"
+    and "grassmann" solvers, the samples the outer layer did not see for
+    "layerwise" and "sgd"). Estimators without held-out samples (the
+    "layerwise" projector, :class:`SpectralProjector`) raise it when no
+    direction's spectral signal stands above the noise level expected at this
     number of samples and features (the subspace is then essentially random).
 
     See Also

@@ -1,5 +1,7 @@
-"""Doctest settings: one torch thread."""
+"""Doctest settings: one torch thread (``SKMIM_TEST_THREADS`` overrides)."""
+
+import os
 
 import torch
 
-torch.set_num_threads(1)
+torch.set_num_threads(int(os.environ.get("SKMIM_TEST_THREADS", "1")))
