@@ -26,8 +26,10 @@ from ._engine import (
 )
 from ._preprocess import (
     HASH_GRID,
+    SHRINKAGE,
     apply_standardize,
     fit_standardize,
+    input_weights,
     relative_weights,
     stats_from,
     to_input_coordinates,
@@ -67,6 +69,7 @@ STAGE1_CONSTRAINTS = {
     "sgd_learning_rate": [Interval(numbers.Real, 0, None, closed="neither"), StrOptions({"auto"})],
     "sgd_weight_decay": [Interval(numbers.Real, 0, None, closed="left")],
     "sgd_batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
+    "whiten": ["boolean", StrOptions(set(SHRINKAGE))],
     "random_state": ["random_state"],
     "verbose": ["verbose"],
 }
@@ -205,12 +208,12 @@ class BaseMultiIndex(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         device, dtype = device_info(self.device, self.dtype)
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         if state is None:
-            Xs, ys, stats = fit_standardize(X, y, sw)
+            Xs, ys, stats = fit_standardize(X, y, sw, self._whiten_method())
         else:
             stats = stats_from(self)
             Xs, ys = apply_standardize(X, y, stats)
             W, b, history = state
-            state = (W * stats.x_scale, b, history)
+            state = (self._standardized_rows(W, stats), b, history)
         sw = relative_weights(sw)
         u = row_uniforms(Xs, ys, seed, grid=HASH_GRID)
 
@@ -290,10 +293,10 @@ class BaseMultiIndex(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         )
         self._warn_model(fit, n, parts["stage1"], parts["stage2"])
         self._set_standardization(stats)
-        self.projection_, self.subspace_ = to_input_coordinates(fit.subspace, stats.x_scale)
+        self.projection_, self.subspace_ = to_input_coordinates(fit.subspace, stats)
         self.n_components_ = fit.n_components
         self.stage1_weights_ = (None if fit.first_layer is None
-                                else fit.first_layer / stats.x_scale)
+                                else input_weights(fit.first_layer, stats))
         self.loss_ = fit.loss
         self.loss_scores_ = fit.selection
         self.spectrum_ = fit.spectrum
@@ -313,11 +316,25 @@ class BaseMultiIndex(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         self.device_ = str(device)
         return fit, counts
 
+    def _whiten_method(self):
+        if self.whiten is True:
+            return "ledoit_wolf"
+        return self.whiten or None
+
+    @staticmethod
+    def _standardized_rows(W, stats):
+        """Inverse of :func:`input_weights` (rows acting on ``x - mean`` -> on standardized rows)."""
+        W = W * stats.x_scale
+        if stats.whitening is not None:
+            W = np.linalg.lstsq(stats.whitening, W.T, rcond=None)[0].T
+        return W
+
     def _set_standardization(self, stats):
         self.x_mean_ = stats.x_mean
         self.x_scale_ = stats.x_scale
         self.y_mean_ = stats.y_mean
         self.y_scale_ = stats.y_scale
+        self.whitening_ = stats.whitening
 
     def _warn_model(self, fit, n, stage1, stage2):
         """A :class:`SubspaceWarning` when the model returned predicts no better than the mean.

