@@ -63,6 +63,11 @@ class Progress:
             msg = (f"no refinement beat the held-out mean (best validation loss "
                    f"{info['val_loss']:.4g}, mean {info['mean_loss']:.4g}{gain}): refinement "
                    f"dropped, {what} on all samples{null}")
+        elif event == "dimension_chosen":
+            scores = ", ".join(f"{j}: {v:.4g}" for j, v in info["scores"].items())
+            msg = (f"n_components='auto': {info['n_components']} direction(s) by held-out "
+                   f"loss of the link per dimension ({scores}); the best refinement had "
+                   f"{info['refined']}")
         elif event == "sgd_record":
             msg = (f"sgd step {info['step']}: loss={info['loss']:.4g}, "
                    f"mass outside subspace={info['mass_outside']:.3f}")

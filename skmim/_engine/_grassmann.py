@@ -115,6 +115,56 @@ def _projected_loss(proj, basis, coef, weight_sum):
     return 0.5 * total / weight_sum
 
 
+def _huber(r, delta):
+    """Per-sample Huber loss of residuals ``r`` (``r^2 / 2`` inside ``delta``)."""
+    return torch.nn.functional.huber_loss(r, torch.zeros_like(r), reduction="none", delta=delta)
+
+
+def link_heldout_losses(train, valid, V, degree, delta=None):
+    """Per-sample held-out losses of the link fitted on ``train``'s projections on ``V``.
+
+    The link is the ridge fit (penalty by GCV) on the tensor Hermite basis of
+    total degree ``degree`` of ``V^T x``. Returns ``(losses, weights)`` on
+    ``valid`` as float64 NumPy arrays: half squared residuals (the scale of
+    :class:`GrassmannDescent`'s held-out loss), or with ``delta`` the Huber
+    loss of threshold ``delta``, whose per-sample values have a finite
+    variance even for heavy-tailed noise.
+    """
+    basis = HermiteBasis(V.shape[1], degree, V.device, V.dtype)
+    coef, _, _ = _fit_link_projected(_projected(train, V), basis, train.weight_sum)
+    losses, weights = [], []
+    for Z, y, w in _projected(valid, V):
+        r = basis.values(Z) @ coef - y
+        if delta is None:
+            loss = 0.5 * r * r
+        else:
+            loss = torch.nn.functional.huber_loss(r, torch.zeros_like(r), reduction="none",
+                                                  delta=delta)
+        losses.append(loss.double().cpu())
+        weights.append(w.double().cpu())
+    return torch.cat(losses).numpy(), torch.cat(weights).numpy()
+
+
+def ordered_by_link(train, V, degree):
+    """``V`` rotated within its span so the fitted link varies most along the first columns.
+
+    The rotation diagonalizes the average outer product of the link's
+    gradient, ``E[grad g(V^T x) grad g(V^T x)^T]`` on ``train`` (decreasing
+    eigenvalues): the first ``j`` columns span the ``j`` most important
+    directions of the link.
+    """
+    basis = HermiteBasis(V.shape[1], degree, V.device, V.dtype)
+    proj = _projected(train, V)
+    coef, _, _ = _fit_link_projected(proj, basis, train.weight_sum)
+    C = basis.link_gradient(coef)
+    M = 0.0
+    for Z, _, w in proj:
+        G = basis.values(Z) @ C
+        M = M + G.T @ (w[:, None] * G)
+    vals, vecs = torch.linalg.eigh(0.5 * (M + M.T))
+    return V @ vecs[:, torch.argsort(vals, descending=True)]
+
+
 def fit_link(samples, V, basis, alpha=None):
     """Ridge fit of the link on ``Phi(V^T x)``, penalty by GCV (constant unpenalized).
 
@@ -269,20 +319,28 @@ class GrassmannDescent:
                      or (valid is None and stalled))
         return self.done
 
-    def heldout_gain(self, center):
-        """Per held-out sample: loss of the best state minus that of predicting ``center``.
+    def heldout_gain(self, center, delta):
+        """Per held-out sample: Huber loss of the best state minus that of predicting ``center``.
 
-        Returns ``(gains, weights)`` as float64 NumPy arrays; a negative
-        weighted mean means the model predicts ``valid`` better than the
-        constant ``center``.
+        ``delta`` is the Huber threshold (the same for both, so the two are
+        compared under one loss; bounded per-sample values keep a standard
+        error meaningful under heavy-tailed noise). Returns ``(gains,
+        weights)`` as float64 NumPy arrays; a negative weighted mean means
+        the model predicts ``valid`` better than the constant ``center``.
         """
         V, coef = self.result()
         gains, weights = [], []
         for Z, y, w in _projected(self.valid, V):
             r = self.basis.values(Z) @ coef - y
-            gains.append((0.5 * (r * r - (y - center) ** 2)).double().cpu())
+            gains.append((_huber(r, delta) - _huber(y - center, delta)).double().cpu())
             weights.append(w.double().cpu())
         return torch.cat(gains).numpy(), torch.cat(weights).numpy()
+
+    def train_residuals(self):
+        """Residuals ``y - g(V^T x)`` of the best state on ``train`` (float64 NumPy)."""
+        V, coef = self.result()
+        return torch.cat([(y - self.basis.values(Z) @ coef).double().cpu()
+                          for Z, y, _ in _projected(self.train, V)]).numpy()
 
     def result(self):
         """``(V, coef)``: the best subspace on ``valid`` (or the last) and its link."""
