@@ -286,13 +286,20 @@ class MultiIndexNetRegressor(RegressorMixin, BaseMultiIndex):
     hidden_weights_ : ndarray of shape (width, n_features)
         Directions used by the stage-2 features, acting on ``X - x_mean_``:
         ``predict(X) = relu((X - x_mean_) @ hidden_weights_.T + hidden_biases_)
-        @ output_weights_ + intercept_``.
+        @ output_weights_ + (X - x_mean_) @ linear_weights_ + intercept_``.
     hidden_biases_ : ndarray of shape (width,)
         Stage-2 biases.
     hidden_activation_ : str
         Stage-2 activation used.
     output_weights_ : ndarray of shape (width,)
         Outer layer ``a`` fitted in stage 2.
+    linear_weights_ : ndarray of shape (n_features,)
+        Linear term of the outer layer, acting on ``X - x_mean_``: after a
+        refinement ("refined", "grassmann") the projections on the learned
+        subspace are features of the ridge fit beside the ReLU features, so
+        a link that is linear along a direction is fitted exactly. It lies
+        in the span of ``projection_``; zero for "layerwise" and "sgd"
+        (the published networks).
     intercept_ : float
         Intercept of the outer layer.
     alpha_ : float
@@ -534,6 +541,9 @@ class MultiIndexNetRegressor(RegressorMixin, BaseMultiIndex):
         self.hidden_biases_ = fit.biases
         self.hidden_activation_ = self.activation
         self.output_weights_ = fit.coef * self.y_scale_
+        self.linear_weights_ = (np.zeros(self.n_features_in_) if fit.linear is None else
+                                input_weights(fit.linear[None, :], stats_from(self))[0]
+                                * self.y_scale_)
         self.intercept_ = self.y_mean_ + self.y_scale_ * fit.intercept
         self.alpha_ = fit.alpha
         self.split_sizes_ = counts
@@ -557,5 +567,5 @@ class MultiIndexNetRegressor(RegressorMixin, BaseMultiIndex):
             Xc = np.asarray(X[start:start + _PREDICT_CHUNK], dtype=np.float64) - self.x_mean_
             out[start:start + _PREDICT_CHUNK] = network_output(
                 Xc, self.hidden_weights_, self.hidden_biases_, self.output_weights_,
-                self.intercept_, act)
+                self.intercept_, act) + Xc @ self.linear_weights_
         return out

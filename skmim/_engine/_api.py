@@ -83,6 +83,8 @@ class SubspaceFit:
     heldout: tuple = None
     # held-out loss per candidate dimension of that search
     dimension_scores: dict = None
+    # linear term of the outer layer (a d-vector acting on x), or None
+    linear: np.ndarray = None
 
 
 def count_above_noise(spectrum, level):
@@ -810,7 +812,10 @@ def _final_stage2(fit, final, gen, cfg):
 
     The directions are ``D = C V^T`` with unit-norm rows ``C`` (width x k), so
     the features ``relu(X D^T + b)`` are computed as ``relu((X V) C^T + b)``:
-    ``O(n d k)`` instead of ``O(n d width)``.
+    ``O(n d k)`` instead of ``O(n d width)``. The projections ``X V``
+    themselves are features too (``fit.linear``, a direction in ``x``): a
+    link linear along some direction, common in tables, is then fitted
+    exactly instead of through ReLU kinks.
     """
     dev, dt = final.device, final.dtype
     V = torch.as_tensor(fit.subspace).to(dev, dt)
@@ -820,8 +825,16 @@ def _final_stage2(fit, final, gen, cfg):
     D, C = D / norms, C / norms
     b = (cfg["bias_scale"] * torch.randn(cfg["width"], generator=gen, dtype=torch.float64)).to(dev, dt)
     act = ACTIVATIONS[cfg["activation"]]
-    res = ridge_gcv(final, lambda X: act(project(X, V) @ C.T + b), cfg["width"], cfg["alpha"])
-    _store_outer(fit, D, b, res)
+
+    def features(X):
+        Z = project(X, V)
+        return torch.cat([act(Z @ C.T + b), Z], dim=1)
+
+    width = cfg["width"]
+    res = ridge_gcv(final, features, width + V.shape[1], cfg["alpha"])
+    coef = res["coef"]
+    _store_outer(fit, D, b, dict(res, coef=coef[:width]))
+    fit.linear = _numpy(V @ coef[width:].to(V))
 
 
 def _store_outer(fit, D, b, res):
