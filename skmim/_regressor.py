@@ -99,11 +99,18 @@ class MultiIndexNetRegressor(RegressorMixin, BaseMultiIndex):
     Parameters
     ----------
     n_components : int or "auto", default="auto"
-        Number ``r`` of hidden directions kept in ``subspace_``. ``"auto"``
-        counts the directions of the learned first layer whose spectral signal
-        (Ritz value of ``E[l'(0, y) x x^T]``) exceeds 1.25 times the spectrum
-        edge expected from noise at this ``n`` and ``d``, ``s (2 sqrt(d/n) + d/n)``
-        (at least one is kept).
+        Number ``r`` of hidden directions kept in ``subspace_``. ``"auto"``:
+        with ``solver="refined"``, chosen by held-out loss among nested
+        candidate dimensions (the directions of the best refinement ordered
+        by how much the fitted link varies along them, then the directions
+        stage 1 finds in its residuals): the smallest dimension whose
+        held-out Huber loss is within one standard error of the best, refined
+        again whenever a larger one is chosen (``dimension_scores_``). With
+        ``solver="layerwise"`` (no held-out part), and for the start of each
+        refinement, the count of directions of the learned first layer whose
+        spectral signal (Ritz value of ``E[l'(0, y) x x^T]``) exceeds 1.25
+        times the spectrum edge expected from noise at this ``n`` and ``d``,
+        ``s (2 sqrt(d/n) + d/n)`` (at least one is kept).
     solver : {"refined", "layerwise", "grassmann", "sgd"}, default="refined"
         How the subspace is learned (see above). The default was chosen by the
         benchmark in ``docs/benchmarks.md``.
@@ -341,6 +348,10 @@ class MultiIndexNetRegressor(RegressorMixin, BaseMultiIndex):
         Training loss per step, as in MLPRegressor: the refinement's training
         loss ("refined", "grassmann"), the stage-1 objective ("layerwise") or
         the running mini-batch loss at each record ("sgd").
+    dimension_scores_ : dict or None
+        With ``n_components="auto"`` and ``solver="refined"``: the held-out
+        Huber loss of the link per candidate dimension, from the last round
+        of the dimension search (None otherwise).
     refined_ : bool
         Whether ``subspace_`` comes from a Grassmannian refinement (solvers
         "refined" and "grassmann"). False for "layerwise" and "sgd", and for

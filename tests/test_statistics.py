@@ -261,3 +261,58 @@ def test_nothing_confirmed_on_odd_link_gives_sliced_start_on_all_samples():
         model = MultiIndexProjector(n_components=2, random_state=0).fit(X, y)
         dist.append(subspace_distance(model.subspace_, problem.subspace))
     assert np.median(dist) < 0.92
+
+
+def test_whitening_recovers_the_index_space_of_correlated_inputs():
+    # x = Sigma^{1/2} xi (condition number 100), y = mixed3 of the standard
+    # normal xi: the index space in x is Sigma^{-1/2} U. Measured (seed 0,
+    # d = 64, n = 16 d): whitened 0.041, not whitened 0.627, isotropic 0.054.
+    d = 64
+    problem = GaussianMultiIndex(d, "mixed3", noise=0.1, random_state=0)
+    xi, y = problem.sample(16 * d, random_state=1)
+    rng = np.random.RandomState(7)
+    Q, _ = np.linalg.qr(rng.standard_normal((d, d)))
+    lam = np.logspace(0.0, 2.0, d)
+    X = xi @ ((Q * np.sqrt(lam)) @ Q.T)
+    U = ((Q / np.sqrt(lam)) @ Q.T) @ problem.subspace
+    white = MultiIndexProjector(n_components=3, random_state=0).fit(X, y)
+    plain = MultiIndexProjector(n_components=3, whiten=False, random_state=0).fit(X, y)
+    iso = MultiIndexProjector(n_components=3, random_state=0).fit(xi, y)
+    d_white = subspace_distance(white.subspace_, U)
+    assert d_white < 0.3
+    assert d_white < subspace_distance(plain.subspace_, U) - 0.3
+    assert abs(d_white - subspace_distance(iso.subspace_, problem.subspace)) < 0.1
+
+
+def test_auto_dimension_by_heldout_loss_on_friedman1():
+    # friedman1: y depends on x1..x5 through four directions (x1 and x2 in
+    # sin(pi x1 x2), x3 quadratic, 10 x4 + 5 x5 linear). The noise-edge count
+    # found one; the held-out search finds four. Measured: r = 4, R^2 0.954
+    # (held-out loss 0.075 / 0.063 / 0.034 / 0.0188 / 0.0190 / 0.0196 for r = 1..6).
+    from sklearn.datasets import make_friedman1
+
+    X, y = make_friedman1(n_samples=6000, n_features=20, noise=1.0, random_state=0)
+    model = MultiIndexNetRegressor(random_state=0).fit(X[:4000], y[:4000])
+    assert model.n_components_ in (4, 5)
+    assert model.score(X[4000:], y[4000:]) > 0.9
+    assert set(model.dimension_scores_) >= {1, 2, 3, 4}
+
+
+def test_linear_link_matches_ridge():
+    # a linear y is a one-index model; the outer layer has the projections
+    # as features, so the default is as good as RidgeCV. Measured: r = 1,
+    # distance 0.040, R^2 0.9946 against RidgeCV's 0.9977.
+    from sklearn.linear_model import RidgeCV
+
+    rng = np.random.RandomState(0)
+    X = rng.standard_normal((600, 12)) * rng.uniform(0.1, 10.0, size=12)
+    beta = rng.standard_normal(12) / X.std(axis=0)
+    y = X @ beta + 0.4 * rng.standard_normal(600) * np.std(X @ beta)
+    Xt = rng.standard_normal((4000, 12)) * X.std(axis=0)
+    yt = Xt @ beta
+    model = MultiIndexNetRegressor(random_state=0).fit(X, y)
+    ridge = RidgeCV().fit(X, y)
+    assert model.n_components_ == 1
+    assert subspace_distance(model.subspace_, beta[:, None]) < 0.1
+    assert model.score(Xt, yt) > ridge.score(Xt, yt) - 0.02
+    assert np.all(np.isfinite(model.linear_weights_))
