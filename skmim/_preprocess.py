@@ -24,6 +24,8 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.covariance import ledoit_wolf, oas
 
+from ._engine import sign_flip
+
 # Shrinkage covariance estimators for ``whiten``.
 SHRINKAGE = {"ledoit_wolf": ledoit_wolf, "oas": oas}
 
@@ -149,14 +151,6 @@ def stats_from(estimator):
                            whitening=estimator.whitening_)
 
 
-def sign_fixed(basis):
-    """Make the largest-magnitude entry of every column positive (deterministic sign)."""
-    idx = np.argmax(np.abs(basis), axis=0)
-    signs = np.sign(basis[idx, np.arange(basis.shape[1])])
-    signs[signs == 0] = 1.0
-    return basis * signs
-
-
 def input_weights(W, stats):
     """Rows ``W`` acting on standardized (and whitened) rows, as rows acting on ``x - mean``."""
     W = np.asarray(W, dtype=np.float64)
@@ -179,4 +173,4 @@ def to_input_coordinates(V, stats):
         return P, P.copy()
     # equilibrate the columns before QR: scales may span many orders of magnitude
     Q, _ = np.linalg.qr(P / np.linalg.norm(P, axis=0).clip(min=1e-300))
-    return P, sign_fixed(Q)
+    return P, sign_flip(Q)

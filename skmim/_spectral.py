@@ -43,18 +43,9 @@ class SpectralProjector(BaseMultiIndex):
     batch_size : int or None, default=None
         Rows moved to the device at a time.
     whiten : bool or {"ledoit_wolf", "oas"}, default="ledoit_wolf"
-        Decorrelate the standardized columns of ``X`` before training, with
-        the inverse square root of a shrinkage estimate of their correlation
-        matrix (scikit-learn's :func:`~sklearn.covariance.ledoit_wolf` or
-        :func:`~sklearn.covariance.oas`; ``True`` is ``"ledoit_wolf"``,
-        ``False`` only standardizes). The spectral start of stage 1 assumes
-        isotropic inputs: on correlated columns it finds ``Sigma^{1/2} U``
-        rather than ``U``. Measured (``benchmarks/sweeps/correlated.py``: d =
-        128, n = 16 d, covariance condition number 100, medians of 3 seeds):
-        ``mixed3`` 0.776 without whitening, 0.054 with (isotropic: 0.054
-        either way); ``h2+h2`` 0.047 and 0.021 (isotropic 0.024). On isotropic
-        data the shrinkage is close to complete and whitening changes little.
-        ``subspace_`` stays in the coordinates of the ``X`` given.
+        Decorrelate the standardized columns of ``X`` with a shrinkage
+        estimate of their correlation matrix before training (see
+        :class:`MultiIndexNetRegressor`; ``False`` only standardizes).
 
     Attributes
     ----------

@@ -12,9 +12,10 @@ from ._api import (
     device_info,
     fit_network,
     paired_z,
+    sign_flip,
     spectral_subspace,
 )
 from ._losses import STAGE1_LOSSES
 
-__all__ = ["CONFIRM_Z", "SOLVERS", "STAGE1_LOSSES", "SubspaceFit", "count_above_noise", "device_info",
-           "fit_network", "paired_z", "spectral_subspace"]
+__all__ = ["CONFIRM_Z", "SOLVERS", "STAGE1_LOSSES", "SubspaceFit", "count_above_noise",
+           "device_info", "fit_network", "paired_z", "sign_flip", "spectral_subspace"]
