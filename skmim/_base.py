@@ -281,6 +281,7 @@ class BaseMultiIndex(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             activation=getattr(self, "activation", "relu"),
             bias_scale=1.0,
             alpha=getattr(self, "alpha", None),
+            outer_loss=getattr(self, "outer_loss", "squared"),
             degree=self.link_degree,
             max_iter=self.max_iter,
             patience=self.n_iter_no_change,

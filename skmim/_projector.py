@@ -28,7 +28,7 @@ class MultiIndexProjector(BaseMultiIndex):
         on held-out samples; ``"grassmann"``: that descent from a random start.
     width : int, default=256
         Number of hidden neurons (even); see :class:`MultiIndexNetRegressor`.
-    loss : {"auto", "huber", "squared", "abs"}, default="auto"
+    loss : {"auto", "huber", "squared", "abs", "rank"}, default="auto"
         Stage-1 loss (label preprocessing). ``"auto"`` chooses as
         :class:`MultiIndexNetRegressor` does: by held-out loss after refinement
         ("refined"), or by spectral signal-to-noise ("layerwise").

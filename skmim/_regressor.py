@@ -125,14 +125,19 @@ class MultiIndexNetRegressor(RegressorMixin, BaseMultiIndex):
         time than 512 (``benchmarks/sweeps/width.py``). The published
         ``solver="layerwise"``, whose stage-2
         features are the stage-1 neurons themselves, gains from ``m >= d``.
-    loss : {"auto", "huber", "squared", "abs"}, default="auto"
+    loss : {"auto", "huber", "squared", "abs", "rank"}, default="auto"
         Stage-1 loss, which acts as a label preprocessing (the weight of sample
         ``i`` in the power iteration is ``l'(0, y_i)``). ``"huber"`` is the
         paper's convex Lipschitz loss (threshold ``huber_delta`` times a robust
         scale of ``y``) and recovers even links that squared loss misses, such
         as ``h4(z1) + h4(z2)``; ``"squared"`` uses ``y - mean(y)``; ``"abs"`` is
         squared loss on ``|y - median(y)|``, an even transform that also sees
-        odd links such as ``h3`` or ``tanh``. ``"auto"``: with the default
+        odd links such as ``h3`` or ``tanh``; ``"rank"`` is squared loss on the
+        normal scores of the ranks of ``y`` (``Phi^{-1}`` of the weighted
+        mid-ranks), bounded whatever the tails of ``y``: with Student-t noise
+        of 2 degrees of freedom on ``(u.x)^2`` (d = 200, n = 16 d) the
+        layerwise start reached 0.41 / 0.43 / 0.39 against 1.00 for squared
+        loss, on a par with Huber (0.43 / 0.42 / 0.38). ``"auto"``: with the default
         ``solver="refined"``, stage 1 and the refinement run from each loss and
         the smallest held-out loss wins. A fourth start joins them when it
         shows signal: sliced inverse regression (Li, 1991; the top
@@ -202,6 +207,16 @@ class MultiIndexNetRegressor(RegressorMixin, BaseMultiIndex):
     alpha : float or None, default=None
         Stage-2 ridge penalty ``beta_2`` per unit weight; ``None`` chooses it
         by generalized cross-validation over a logarithmic grid.
+    outer_loss : {"squared", "huber"}, default="squared"
+        Loss of the outer-layer fit. ``"huber"`` (iteratively reweighted
+        ridge, threshold 1.345 robust standard deviations of the residuals)
+        resists heavy-tailed noise: it estimates the conditional centre of
+        ``y`` rather than its mean, which differ for skewed noise. On
+        ``y = tanh(2 u.x)`` plus Student-t noise with 2 degrees of freedom (d =
+        200, n = 16 d, 5 seeds) the test R^2 against the noiseless signal went
+        from 0.46 (median; squared) to 0.65 (Huber), the subspace distance
+        staying 0.51 (``loss="auto"``; the Cramer-Rao bound of an estimator
+        that knows the link and the noise law is about 0.30 there).
     validation_fraction : float in (0, 1), default=0.2
         Fraction of the samples held out to stop the refinement ("refined" and
         "grassmann" solvers) and to choose among stage-1 losses.
@@ -419,6 +434,7 @@ class MultiIndexNetRegressor(RegressorMixin, BaseMultiIndex):
         "stage2_directions": [StrOptions({"neurons", "subspace"})],
         "activation": [StrOptions({"relu", "tanh", "logcosh"})],
         "alpha": [Interval(numbers.Real, 0, None, closed="left"), None],
+        "outer_loss": [StrOptions({"squared", "huber"})],
         "compress_first_layer": ["boolean"],
     }
 
@@ -438,6 +454,7 @@ class MultiIndexNetRegressor(RegressorMixin, BaseMultiIndex):
         stage2_directions="neurons",
         activation="relu",
         alpha=None,
+        outer_loss="squared",
         validation_fraction=0.2,
         link_degree=4,
         max_iter=200,
@@ -467,6 +484,7 @@ class MultiIndexNetRegressor(RegressorMixin, BaseMultiIndex):
         self.stage2_directions = stage2_directions
         self.activation = activation
         self.alpha = alpha
+        self.outer_loss = outer_loss
         self.validation_fraction = validation_fraction
         self.link_degree = link_degree
         self.max_iter = max_iter

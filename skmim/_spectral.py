@@ -32,7 +32,7 @@ class SpectralProjector(BaseMultiIndex):
     n_components : int or "auto", default="auto"
         Number of eigenvectors; ``"auto"`` keeps those whose eigenvalue exceeds
         1.25 times the noise edge ``s (2 sqrt(d/n) + d/n)``.
-    loss : {"auto", "huber", "squared", "abs"}, default="huber"
+    loss : {"auto", "huber", "squared", "abs", "rank"}, default="huber"
         Label preprocessing, as in :class:`MultiIndexNetRegressor`. ``"auto"``
         keeps the one whose weakest kept eigenvalue stands furthest above its
         noise edge.

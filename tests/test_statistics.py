@@ -316,3 +316,45 @@ def test_linear_link_matches_ridge():
     assert subspace_distance(model.subspace_, beta[:, None]) < 0.1
     assert model.score(Xt, yt) > ridge.score(Xt, yt) - 0.02
     assert np.all(np.isfinite(model.linear_weights_))
+
+
+def heavy_tailed_single_index(seed, d=200, n=3200):
+    rng = np.random.RandomState(seed)
+    u = rng.standard_normal(d)
+    u /= np.linalg.norm(u)
+    X, Xt = rng.standard_normal((n, d)), rng.standard_normal((4000, d))
+    y = np.tanh(2 * X @ u) + rng.standard_t(2, size=n)
+    return u, X, y, Xt, np.tanh(2 * Xt @ u)
+
+
+def test_heavy_tailed_noise_huber_outer_layer():
+    # y = tanh(2 u.x) + Student-t(2) noise (infinite variance), d = 200,
+    # n = 16 d. Measured, seeds 0-2: distance 0.544 / 0.484 / 0.488 (the
+    # Cramer-Rao bound knowing link and noise law is about 0.30); R^2 against
+    # the noiseless signal 0.607 / 0.674 / 0.664 with outer_loss="huber",
+    # 0.57 / 0.66 / 0.59 with the squared outer layer.
+    dist, r2 = [], []
+    for seed in range(3):
+        u, X, y, Xt, ft = heavy_tailed_single_index(seed)
+        model = MultiIndexNetRegressor(outer_loss="huber", random_state=0).fit(X, y)
+        dist.append(subspace_distance(model.subspace_, u[:, None]))
+        r2.append(1 - np.mean((model.predict(Xt) - ft) ** 2) / np.var(ft))
+    assert np.median(dist) < 0.65
+    assert np.median(r2) > 0.55
+
+
+def test_rank_loss_resists_heavy_tails():
+    # (u.x)^2 + Student-t(2) noise: the squared loss's start is random
+    # (measured 1.000 / 0.975 / 1.000), the rank scores' is not (0.407 /
+    # 0.428 / 0.394)
+    d, n = 200, 3200
+    for seed in range(3):
+        rng = np.random.RandomState(seed)
+        u = rng.standard_normal(d)
+        u /= np.linalg.norm(u)
+        X = rng.standard_normal((n, d))
+        y = (X @ u) ** 2 + rng.standard_t(2, size=n)
+        fit = {loss: subspace_distance(
+            SpectralProjector(n_components=1, loss=loss).fit(X, y).subspace_, u[:, None])
+            for loss in ("squared", "rank")}
+        assert fit["rank"] < 0.6 and fit["squared"] > 0.9

@@ -305,7 +305,7 @@ def _fit_network(parts, *, solver="refined", losses=("huber",), device="cpu", dt
     fit.selection = scores
     if parts.get("stage2") is not None:
         _stage2(fit, W, samples("stage2"), gen, cfg["stage2_directions"], cfg["activation"],
-                cfg["bias_scale"], cfg["alpha"])
+                cfg["bias_scale"], cfg["alpha"], cfg.get("outer_loss", "squared"))
         if callback is not None:
             callback("stage2_done", {"loss": name, "gcv": fit.gcv, "alpha": fit.alpha})
     return fit
@@ -776,7 +776,7 @@ def _fit_sgd(parts, cfg, dev, dt, seed, callback):
             Vk = V[:, :k]
             D = (W @ Vk) @ Vk.T
         res = fit_ridge(Samples(X2, y2, w2, dev, dt, cfg["batch_size"]), D, b, cfg["activation"],
-                        cfg["alpha"])
+                        cfg["alpha"], cfg.get("outer_loss", "squared"))
         fit.directions, fit.biases = _numpy(D), _numpy(b)
         fit.coef, fit.intercept = res["coef"].cpu().numpy(), float(res["intercept"])
         fit.alpha, fit.gcv = res["alpha"], res["gcv"]
@@ -842,7 +842,8 @@ def _final_stage2(fit, final, gen, cfg):
         return torch.cat([act(Z @ C.T + b), Z], dim=1)
 
     width = cfg["width"]
-    res = ridge_gcv(final, features, width + V.shape[1], cfg["alpha"])
+    res = ridge_gcv(final, features, width + V.shape[1], cfg["alpha"],
+                    loss=cfg.get("outer_loss", "squared"))
     coef = res["coef"]
     _store_outer(fit, D, b, dict(res, coef=coef[:width]))
     fit.linear = _numpy(V @ coef[width:].to(V))
@@ -857,7 +858,7 @@ def _store_outer(fit, D, b, res):
     fit.gcv = res["gcv"]
 
 
-def _stage2(fit, W, s2, gen, directions, activation, bias_scale, alpha):
+def _stage2(fit, W, s2, gen, directions, activation, bias_scale, alpha, outer_loss="squared"):
     dev, dt = s2.device, s2.dtype
     if directions == "subspace":
         V = torch.as_tensor(fit.subspace).to(dev, dt)
@@ -867,7 +868,7 @@ def _stage2(fit, W, s2, gen, directions, activation, bias_scale, alpha):
     else:
         D = W
     b = (bias_scale * torch.randn(W.shape[0], generator=gen, dtype=torch.float64)).to(dev, dt)
-    _store_outer(fit, D, b, fit_ridge(s2, D, b, activation, alpha))
+    _store_outer(fit, D, b, fit_ridge(s2, D, b, activation, alpha, outer_loss))
 
 
 def _degenerate_fit(s1, s2, seed, dev, dt, cfg, loss_name):
@@ -889,7 +890,8 @@ def _degenerate_fit(s1, s2, seed, dev, dt, cfg, loss_name):
         history={key: [] for key in STAGE1_RECORDS},
     )
     if s2 is not None:
-        _stage2(fit, W, s2, gen, "neurons", cfg["activation"], cfg["bias_scale"], cfg["alpha"])
+        _stage2(fit, W, s2, gen, "neurons", cfg["activation"], cfg["bias_scale"], cfg["alpha"],
+                cfg.get("outer_loss", "squared"))
     return fit
 
 

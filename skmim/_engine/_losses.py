@@ -10,8 +10,9 @@ that the second-moment matrix ``E[l'(0, y) x x^T]`` has no identity component.
 import numpy as np
 import torch
 import torch.nn.functional as F
+from scipy.special import ndtri
 
-STAGE1_LOSSES = ("squared", "huber", "abs")
+STAGE1_LOSSES = ("squared", "huber", "abs", "rank")
 
 # 1 / Phi^{-1}(3/4): turns a median absolute deviation into a Gaussian scale.
 _MAD_TO_SIGMA = 1.482602218505602
@@ -32,6 +33,20 @@ def weighted_quantile(values, weights, q):
 
 def weighted_mean(values, weights):
     return float(np.dot(weights, values) / np.sum(weights))
+
+
+def normal_scores(y, w):
+    """``Phi^{-1}`` of the weighted mid-rank of each label: Gaussian scores of the ranks.
+
+    Ties share the mid-rank of their group, so repeated labels get equal
+    scores. Bounded (the mid-ranks lie strictly between 0 and 1) and free of
+    the labels' scale and tails: a monotone transform, so the labels' hidden
+    subspace is unchanged.
+    """
+    values, inverse = np.unique(y, return_inverse=True)
+    group = np.bincount(inverse, weights=w, minlength=values.size)
+    mid = (np.cumsum(group) - 0.5 * group) / group.sum()
+    return ndtri(mid)[inverse]
 
 
 def robust_scale(y, w):
@@ -75,7 +90,9 @@ class Stage1Loss:
     ----------
     name : str
     targets : ndarray
-        The labels stage 1 sees (``y`` itself, or ``|y - median|`` for "abs").
+        The labels stage 1 sees (``y`` itself, ``|y - median|`` for "abs", or
+        the normal scores of the ranks of ``y`` for "rank", a transform
+        that heavy tails and outliers cannot dominate).
     center : float
         ``c*``, subtracted from ``targets``.
     delta : float or None
@@ -89,6 +106,8 @@ class Stage1Loss:
         self.delta = None
         if name == "abs":
             t = np.abs(y - weighted_quantile(y, w, 0.5))
+        elif name == "rank":
+            t = normal_scores(np.asarray(y, dtype=np.float64), np.asarray(w, dtype=np.float64))
         else:
             t = np.asarray(y, dtype=np.float64)
         self.targets = t
