@@ -353,7 +353,7 @@ class BaseMultiIndex(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             self._warn_constant()
         elif fit.heldout is not None:
             best, mean, z = fit.heldout
-            if fit.refined is False and self.solver == "refined":
+            if fit.refined is False and self.solver == "refined" and fit.loss != "linear":
                 self._warn_dropped(fit, n)
             elif not z < -CONFIRM_Z:
                 warnings.warn(

@@ -330,7 +330,11 @@ class MultiIndexNetRegressor(RegressorMixin, BaseMultiIndex):
     loss_ : str
         Stage-1 loss used (the chosen one when ``loss="auto"``), or
         ``"sliced"`` when the kept refinement started from sliced inverse
-        regression.
+        regression, or ``"linear"`` when (with ``n_components="auto"``) the
+        ridge regression on all columns predicted the held-out samples
+        within one standard error of the best refinement and was kept: the
+        model is then linear (``subspace_`` its direction, ``linear_weights_``
+        its coefficients, ``output_weights_`` zero).
     loss_scores_ : dict
         With ``loss="auto"``: per candidate start, the held-out loss after
         refinement ("refined": smaller is better; ``"sliced"`` is listed when

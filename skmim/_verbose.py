@@ -68,6 +68,10 @@ class Progress:
             msg = (f"n_components='auto': {info['n_components']} direction(s) by held-out "
                    f"loss of the link per dimension ({scores}); the best refinement had "
                    f"{info['refined']}")
+        elif event == "linear_compared":
+            msg = (f"ridge regression on all columns: held-out loss {info['z']:+.2f} standard "
+                   "errors from the best refinement's"
+                   + (" (within one: the linear model is kept)" if info["z"] < 1.0 else ""))
         elif event == "sgd_record":
             msg = (f"sgd step {info['step']}: loss={info['loss']:.4g}, "
                    f"mass outside subspace={info['mass_outside']:.3f}")

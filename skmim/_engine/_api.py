@@ -31,7 +31,7 @@ from ._layerwise import (
 )
 from ._losses import Stage1Loss, robust_scale
 from ._network import ACTIVATIONS
-from ._ridge import fit_ridge, ridge_gcv
+from ._ridge import fit_ridge, ridge_from_chunks, ridge_gcv
 from ._sgd import gap_components, init_sgd_network, sgd_pass
 from ._null import null_z
 from ._sliced import membership_top_eigenvalue, slice_membership, sliced_directions
@@ -313,6 +313,8 @@ def _fit_network(parts, *, solver="refined", losses=("huber",), device="cpu", dt
 
 # Name of the first-order start (sliced inverse regression) among the candidates.
 SLICED = "sliced"
+# loss of a fit whose model is the ridge regression on all columns
+LINEAR = "linear"
 # With n_components="auto", a direction of the second-order start completes
 # the first-order ones when it is more than 45 degrees from their span.
 FILL_SINE = np.sqrt(0.5)
@@ -451,6 +453,8 @@ def _fit_refined(s1, train, valid, final, everything, losses, cfg, seed, callbac
     fit.refined = True
     baseline = mean_loss(train, valid)
     z = confirmation_z(descent, train, cfg["huber_delta"])
+    if cfg["n_components"] is None:
+        z = _linear_if_as_good(fit, descent, train, valid, cfg, callback, z)
     fit.heldout = (best_val, baseline, z)
     if everything is not None:
         if not z < -CONFIRM_Z:
@@ -465,6 +469,41 @@ def _fit_refined(s1, train, valid, final, everything, losses, cfg, seed, callbac
     if final is not None:
         _final_stage2(fit, final, gen, cfg)
     return fit
+
+
+def _huber_np(r, delta):
+    a = np.abs(r)
+    return np.where(a <= delta, 0.5 * r * r, delta * (a - 0.5 * delta))
+
+
+def _linear_if_as_good(fit, descent, train, valid, cfg, callback, z):
+    """``n_components="auto"``: the linear model instead, when it predicts as well.
+
+    A ridge regression on all columns (penalty by GCV) is the one-index model
+    with a linear link. When its held-out Huber loss is within one standard
+    error of the best refinement's (paired per-sample differences), the
+    simpler model is kept: ``fit`` becomes that direction with a linear outer
+    layer (``loss == "linear"``, ``refined`` False). Returns the confirmation
+    z-score of the model kept (:func:`confirmation_z`).
+    """
+    delta = cfg["huber_delta"] * robust_scale(train.targets, train.weights)
+    delta = delta if delta > 0 else np.inf
+    center = np.average(train.targets, weights=train.weights)
+    model_gain, w = descent.heldout_gain(center, delta)
+    res = ridge_from_chunks(iter(train), train.n_features, train.weight_sum, train.device)
+    coef = res["coef"].to(train.dtype)
+    pred = torch.cat([Xc @ coef + res["intercept"] for Xc, _, _ in valid]).double().cpu().numpy()
+    linear_gain = (_huber_np(pred - valid.targets, delta)
+                   - _huber_np(valid.targets - center, delta))
+    better = paired_z(linear_gain - model_gain, w)
+    if callback is not None:
+        callback("linear_compared", {"z": better})
+    if not better < 1.0 or not float(coef.norm()) > 0:
+        return z
+    fit.subspace = sign_flip(_numpy(coef / coef.norm())[:, None])
+    fit.n_components, fit.loss, fit.refined = 1, LINEAR, False
+    fit.refine_history, fit.refine_iter, fit.first_layer = None, 0, None
+    return paired_z(linear_gain, w)
 
 
 # With n_components="auto", the race refines each start with at most this
@@ -842,6 +881,16 @@ def _final_stage2(fit, final, gen, cfg):
         return torch.cat([act(Z @ C.T + b), Z], dim=1)
 
     width = cfg["width"]
+    if fit.loss == LINEAR:
+        # the linear model: ridge on all columns, its direction the subspace
+        res = ridge_gcv(final, lambda X: X, final.n_features, cfg["alpha"],
+                        loss=cfg.get("outer_loss", "squared"))
+        beta = res["coef"].to(V)
+        if float(beta.norm()) > 0:
+            fit.subspace = sign_flip(_numpy(beta / beta.norm())[:, None])
+        _store_outer(fit, D, b, dict(res, coef=torch.zeros(width, dtype=torch.float64)))
+        fit.linear = _numpy(beta)
+        return
     res = ridge_gcv(final, features, width + V.shape[1], cfg["alpha"],
                     loss=cfg.get("outer_loss", "squared"))
     coef = res["coef"]
