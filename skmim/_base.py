@@ -358,9 +358,10 @@ class BaseMultiIndex(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             elif not z < -CONFIRM_Z:
                 warnings.warn(
                     f"the model predicts the held-out samples no better than their mean "
-                    f"(held-out loss {best:.4g}, the mean's {mean:.4g}: {-z:.2f} standard "
-                    f"errors better, fewer than {CONFIRM_Z:g}): subspace_ may be close to a "
-                    "random subspace. More samples, or n_init, help.",
+                    f"(held-out loss {best:.4g}, the mean's {mean:.4g}; the paired "
+                    f"difference is {z:+.2f} standard errors, and a confirmed model is at "
+                    f"least {CONFIRM_Z:g} below): subspace_ may be close to a random "
+                    "subspace. More samples, or n_init, help.",
                     SubspaceWarning, stacklevel=4)
         elif stage2 is not None and fit.coef is not None:
             # the outer layer never saw the stage-1 samples: they judge the network
@@ -373,9 +374,10 @@ class BaseMultiIndex(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
                 warnings.warn(
                     f"the fitted network predicts no better than the mean of y: on the "
                     f"stage-1 samples, which its outer layer did not see, its squared error "
-                    f"is {-z:.2f} standard errors below the stage-2 mean's, fewer than "
-                    f"{CONFIRM_Z:g}. subspace_ may be close to a random subspace; more "
-                    "samples or another loss (e.g. loss='abs' for odd links) help.",
+                    f"minus the stage-2 mean's is {z:+.2f} standard errors (a confirmed "
+                    f"model is at least {CONFIRM_Z:g} below). subspace_ may be close to a "
+                    "random subspace; more samples or another loss (e.g. loss='abs' for odd "
+                    "links) help.",
                     SubspaceWarning, stacklevel=4)
         elif self.solver == "layerwise" and count_above_noise(fit.spectrum, fit.noise_level) == 0:
             self._warn_noise_edge(stage1[0].shape[0])
@@ -389,8 +391,9 @@ class BaseMultiIndex(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         warnings.warn(
             f"the model predicts the held-out samples no better than their mean: no "
             f"refinement did (best held-out loss {best:.4g} among {sorted(fit.selection)}, "
-            f"the mean's {fit.heldout[1]:.4g}: {-fit.heldout[2]:.2f} standard errors better, "
-            f"fewer than {CONFIRM_Z:g}), so subspace_ is {what} on all "
+            f"the mean's {fit.heldout[1]:.4g}; the paired difference is "
+            f"{fit.heldout[2]:+.2f} standard errors, and a confirmed model is at least "
+            f"{CONFIRM_Z:g} below), so subspace_ is {what} on all "
             f"n_samples={n}, without refinement (refined_ is False). At this sample size "
             "it may be close to a random subspace; more samples help.",
             SubspaceWarning,

@@ -59,7 +59,7 @@ class Progress:
                 what = f"spectral estimate with loss={start!r}"
             null = (f" (null z-scores: sliced {info['z_sliced']:.2f}, spectral "
                     f"{info['z_spectral']:.2f})" if "z_sliced" in info else "")
-            gain = f", {-info['z']:.2f} standard errors better" if "z" in info else ""
+            gain = f", difference {info['z']:+.2f} standard errors" if "z" in info else ""
             msg = (f"no refinement beat the held-out mean (best validation loss "
                    f"{info['val_loss']:.4g}, mean {info['mean_loss']:.4g}{gain}): refinement "
                    f"dropped, {what} on all samples{null}")
