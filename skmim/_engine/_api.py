@@ -520,6 +520,10 @@ RACE_MAX_COMPONENTS = 4
 # 1.7 % apart but 1.3 standard errors, and r = 4 was kept.)
 DIMENSION_RTOL = 0.02
 
+# One dimension less than the choice, when its unrefined held-out loss is
+# within this fraction of the best, is refined and scored again.
+SMALLER_RTOL = 0.25
+
 # Largest link basis (tensor Hermite functions) the dimension search fits.
 MAX_SEARCH_BASIS = 500
 
@@ -626,18 +630,38 @@ def _choose_dimension(fit, descent, train, valid, cfg, callback):
         elif j > max(best[0], k) + 1:
             break  # two dimensions past the best without improvement
     means = {j: float(w @ loss / w.sum()) for j, loss in losses.items()}
-    chosen = next(j for j in sorted(losses)
-                  if j == best[0] or paired_z(losses[j] - losses[best[0]], w) < 1.0
-                  or means[j] <= best[1] * (1.0 + DIMENSION_RTOL))
+
+    def as_good(loss, mean):
+        return (paired_z(loss - losses[best[0]], w) < 1.0
+                or mean <= best[1] * (1.0 + DIMENSION_RTOL))
+
+    chosen = next(j for j in sorted(losses) if j == best[0] or as_good(losses[j], means[j]))
     fit.dimension_scores = means
     if callback is not None:
         callback("dimension_chosen", {"n_components": chosen, "refined": k,
                                       "scores": fit.dimension_scores})
+
+    def refined(j):
+        run = _descent(train, valid, B[:, :j], cfg, callback, {"loss": f"r={j}"})
+        while not run.step():
+            pass
+        return run
+
+    # the candidates below the best refinement's dimension are its directions
+    # without a refinement of their own, which handicaps them: one dimension
+    # less, if close, is refined and scored again
+    smaller = chosen - 1
+    if 1 <= smaller < k and means[smaller] <= best[1] * (1.0 + SMALLER_RTOL):
+        trial = refined(smaller)
+        V_trial, _ = trial.result()
+        loss, _ = link_heldout_losses(train, valid, V_trial, degree, delta or None)
+        if as_good(loss, float(w @ loss / w.sum())):
+            fit.n_components = smaller
+            _store_refinement(fit, trial)
+            return fit, trial
     if chosen == k:
         return fit, descent
-    new = _descent(train, valid, B[:, :chosen], cfg, callback, {"loss": f"r={chosen}"})
-    while not new.step():
-        pass
+    new = refined(chosen)
     fit.n_components = chosen
     _store_refinement(fit, new)
     return fit, new
