@@ -341,13 +341,13 @@ class BaseMultiIndex(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
     def _warn_model(self, fit, n, stage1, stage2):
         """A :class:`SubspaceWarning` when the model returned predicts no better than the mean.
 
-        Judged on held-out samples: the validation part ("refined",
-        "grassmann"), or the generalized cross-validation error of the outer
-        layer against the constant predictor's on the stage-2 part
-        ("layerwise", "sgd"): the squared error of the network on the stage-1
-        samples (which its outer layer did not see) against that of the
-        stage-2 mean, by the paired z-score of :func:`paired_z`. Without an outer layer or held-out samples (the
-        "layerwise" projector) the spectrum of stage 1 against its noise edge.
+        Judged on held-out samples, by the paired z-score of :func:`paired_z`:
+        the validation part ("refined", "grassmann"; the engine's
+        ``fit.heldout``), or for "layerwise" and "sgd" the squared error of
+        the network on the stage-1 samples (which its outer layer did not
+        see) against that of the stage-2 mean. Without an outer layer or
+        held-out samples (the "layerwise" projector) the spectrum of stage 1
+        against its noise edge.
         """
         if fit.degenerate:
             self._warn_constant()

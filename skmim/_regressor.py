@@ -570,12 +570,13 @@ class MultiIndexNetRegressor(RegressorMixin, BaseMultiIndex):
 
     def _set_outer(self, fit, counts):
         # the engine's network acts on standardized X and y: map it back
-        self.hidden_weights_ = input_weights(fit.directions, stats_from(self))
+        stats = stats_from(self)
+        self.hidden_weights_ = input_weights(fit.directions, stats)
         self.hidden_biases_ = fit.biases
         self.hidden_activation_ = self.activation
         self.output_weights_ = fit.coef * self.y_scale_
         self.linear_weights_ = (np.zeros(self.n_features_in_) if fit.linear is None else
-                                input_weights(fit.linear[None, :], stats_from(self))[0]
+                                input_weights(fit.linear[None, :], stats)[0]
                                 * self.y_scale_)
         self.intercept_ = self.y_mean_ + self.y_scale_ * fit.intercept
         self.alpha_ = fit.alpha

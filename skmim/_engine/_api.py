@@ -15,7 +15,7 @@ import torch
 
 from ._data import Samples, back_project, project
 from ._device import resolve_device, resolve_dtype
-from ._grassmann import GrassmannDescent, link_heldout_losses, ordered_by_link
+from ._grassmann import GrassmannDescent, huber_gains, link_heldout_losses, ordered_by_link
 from ._layerwise import (
     DENSE_MAX_FEATURES,
     STAGE1_RECORDS,
@@ -357,9 +357,18 @@ def confirmation_z(descent, train, huber_delta=1.0):
     good model fall inside it: the squared loss; heavy-tailed noise cannot
     swamp the standard error).
     """
+    return paired_z(*descent.heldout_gain(*_heldout_reference(train, huber_delta)))
+
+
+def _heldout_reference(train, huber_delta):
+    """The constant a held-out model is compared with, and the Huber threshold of both.
+
+    ``(training mean, huber_delta * robust scale of the training targets)``;
+    an infinite threshold (the squared loss) for targets of zero robust scale.
+    """
     delta = huber_delta * robust_scale(train.targets, train.weights)
     center = np.average(train.targets, weights=train.weights)
-    return paired_z(*descent.heldout_gain(center, delta if delta > 0 else np.inf))
+    return center, (delta if delta > 0 else np.inf)
 
 
 def mean_loss(train, valid):
@@ -471,11 +480,6 @@ def _fit_refined(s1, train, valid, final, everything, losses, cfg, seed, callbac
     return fit
 
 
-def _huber_np(r, delta):
-    a = np.abs(r)
-    return np.where(a <= delta, 0.5 * r * r, delta * (a - 0.5 * delta))
-
-
 def _linear_if_as_good(fit, descent, train, valid, cfg, callback, z):
     """``n_components="auto"``: the linear model instead, when it predicts as well.
 
@@ -486,15 +490,12 @@ def _linear_if_as_good(fit, descent, train, valid, cfg, callback, z):
     layer (``loss == "linear"``, ``refined`` False). Returns the confirmation
     z-score of the model kept (:func:`confirmation_z`).
     """
-    delta = cfg["huber_delta"] * robust_scale(train.targets, train.weights)
-    delta = delta if delta > 0 else np.inf
-    center = np.average(train.targets, weights=train.weights)
+    center, delta = _heldout_reference(train, cfg["huber_delta"])
     model_gain, w = descent.heldout_gain(center, delta)
     res = ridge_from_chunks(iter(train), train.n_features, train.weight_sum, train.device)
     coef = res["coef"].to(train.dtype)
-    pred = torch.cat([Xc @ coef + res["intercept"] for Xc, _, _ in valid]).double().cpu().numpy()
-    linear_gain = (_huber_np(pred - valid.targets, delta)
-                   - _huber_np(valid.targets - center, delta))
+    linear_gain, _ = huber_gains(((Xc @ coef + res["intercept"], yc, wc) for Xc, yc, wc in valid),
+                                 center, delta)
     better = paired_z(linear_gain - model_gain, w)
     if callback is not None:
         callback("linear_compared", {"z": better})
@@ -528,10 +529,10 @@ SMALLER_RTOL = 0.25
 MAX_SEARCH_BASIS = 500
 
 
-def residual_directions(train, descent, V, cfg, count, n_iter=8, extra=4):
+def residual_directions(train, residuals, V, cfg, count, n_iter=8, extra=4):
     """Directions outside ``span(V)`` along which the residuals still depend on ``x``.
 
-    Stage 1 on the residuals of ``descent``'s best state: the Huber scores
+    Stage 1 on the ``residuals`` of a fit on ``train``: the Huber scores
     ``s`` of the residuals give the first-order direction ``E[s x]`` and the
     second-moment matrix ``E[s x x^T]``, both restricted to the orthogonal
     complement of ``V`` (randomized block power iteration, ``count + extra``
@@ -541,7 +542,7 @@ def residual_directions(train, descent, V, cfg, count, n_iter=8, extra=4):
     noise edge), by decreasing ratio.
     """
     d = train.n_features
-    loss = Stage1Loss("huber", descent.train_residuals(), train.weights, cfg["huber_delta"])
+    loss = Stage1Loss("huber", residuals, train.weights, cfg["huber_delta"])
     if loss.is_degenerate or count < 1:
         return V[:, :0], np.zeros(0)
     scores = loss.sample_scores()
@@ -612,24 +613,23 @@ def _choose_dimension(fit, descent, train, valid, cfg, callback):
     top = min(cfg["max_components"], train.n_features)
     while top > 1 and math.comb(top + degree, degree) > MAX_SEARCH_BASIS:
         top -= 1
-    extra, _ = residual_directions(train, descent, V, cfg, max(top - k, 0))
+    residuals = descent.train_residuals()
+    extra, _ = residual_directions(train, residuals, V, cfg, max(top - k, 0))
     B = _candidate_basis(ordered, extra, max(top, k))
     # scored by the Huber loss (threshold from the robust scale of the
     # training residuals): its per-sample values have a finite variance, so
     # the standard errors mean something under heavy-tailed noise too
-    delta = cfg["huber_delta"] * robust_scale(descent.train_residuals(), train.weights)
-    losses, best = {}, None
+    delta = cfg["huber_delta"] * robust_scale(residuals, train.weights)
+    losses, means, best = {}, {}, None
     for j in range(1, B.shape[1] + 1):
         if j > k and math.comb(j + degree, degree) > MAX_SEARCH_BASIS:
             break
         loss, w = link_heldout_losses(train, valid, B[:, :j], degree, delta or None)
-        losses[j] = loss
-        mean = float(w @ loss / w.sum())
-        if best is None or mean < best[1]:
-            best = (j, mean)
+        losses[j], means[j] = loss, float(w @ loss / w.sum())
+        if best is None or means[j] < best[1]:
+            best = (j, means[j])
         elif j > max(best[0], k) + 1:
             break  # two dimensions past the best without improvement
-    means = {j: float(w @ loss / w.sum()) for j, loss in losses.items()}
 
     def as_good(loss, mean):
         return (paired_z(loss - losses[best[0]], w) < 1.0

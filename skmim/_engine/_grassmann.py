@@ -120,6 +120,20 @@ def _huber(r, delta):
     return torch.nn.functional.huber_loss(r, torch.zeros_like(r), reduction="none", delta=delta)
 
 
+def huber_gains(chunks, center, delta):
+    """Per sample: Huber loss of a prediction minus that of predicting ``center``.
+
+    ``chunks`` yields ``(prediction, y, w)`` tensors; both losses use the
+    threshold ``delta``. Returns ``(gains, weights)`` as float64 NumPy arrays
+    (a negative weighted mean: the predictions beat the constant).
+    """
+    gains, weights = [], []
+    for pred, y, w in chunks:
+        gains.append((_huber(pred - y, delta) - _huber(y - center, delta)).double().cpu())
+        weights.append(w.double().cpu())
+    return torch.cat(gains).numpy(), torch.cat(weights).numpy()
+
+
 def link_heldout_losses(train, valid, V, degree, delta=None):
     """Per-sample held-out losses of the link fitted on ``train``'s projections on ``V``.
 
@@ -135,12 +149,7 @@ def link_heldout_losses(train, valid, V, degree, delta=None):
     losses, weights = [], []
     for Z, y, w in _projected(valid, V):
         r = basis.values(Z) @ coef - y
-        if delta is None:
-            loss = 0.5 * r * r
-        else:
-            loss = torch.nn.functional.huber_loss(r, torch.zeros_like(r), reduction="none",
-                                                  delta=delta)
-        losses.append(loss.double().cpu())
+        losses.append((0.5 * r * r if delta is None else _huber(r, delta)).double().cpu())
         weights.append(w.double().cpu())
     return torch.cat(losses).numpy(), torch.cat(weights).numpy()
 
@@ -329,12 +338,8 @@ class GrassmannDescent:
         the model predicts ``valid`` better than the constant ``center``.
         """
         V, coef = self.result()
-        gains, weights = [], []
-        for Z, y, w in _projected(self.valid, V):
-            r = self.basis.values(Z) @ coef - y
-            gains.append((_huber(r, delta) - _huber(y - center, delta)).double().cpu())
-            weights.append(w.double().cpu())
-        return torch.cat(gains).numpy(), torch.cat(weights).numpy()
+        return huber_gains(((self.basis.values(Z) @ coef, y, w)
+                            for Z, y, w in _projected(self.valid, V)), center, delta)
 
     def train_residuals(self):
         """Residuals ``y - g(V^T x)`` of the best state on ``train`` (float64 NumPy)."""
