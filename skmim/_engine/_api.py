@@ -328,7 +328,8 @@ MERGE_DISTANCE = 0.05
 # training mean's by more than CONFIRM_Z standard errors of the paired
 # per-sample difference. The best of several early-stopped runs is chosen on the same
 # held-out samples, so a bare comparison is optimistic: on pure noise (n = 400,
-# d = 20) 8 of 12 data sets had a "better" refinement, by 0.04 % to 9 %.
+# d = 20) 7 of 12 data sets had a "better" refinement, none by two standard
+# errors (benchmarks/sweeps/real_table_checks.py).
 CONFIRM_Z = 2.0
 
 
@@ -511,7 +512,8 @@ def _linear_if_as_good(fit, descent, train, valid, cfg, callback, z):
 # many of its directions (its leading ones); the held-out dimension search
 # after it adds directions where the data ask for them. Heavy-tailed labels
 # put spurious directions above the noise edge: on ISLR Wage a start of nine
-# directions (a link basis of 715 functions) took 19 s of a 44 s fit.
+# directions (a link basis of 715 functions) took 19 s of a 44 s fit (one
+# fold, a one-off measurement).
 RACE_MAX_COMPONENTS = 4
 
 # A smaller dimension whose held-out loss is within this fraction of the best
