@@ -22,9 +22,8 @@ from ._links import link_names
 from ._projector import MultiIndexProjector
 from ._regressor import MultiIndexNetRegressor
 from ._spectral import SpectralProjector
+from ._version import __version__
 from ._warnings import SubspaceWarning
-
-__version__ = "0.1.0"
 
 __all__ = [
     "GaussianMultiIndex",

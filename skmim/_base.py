@@ -12,8 +12,7 @@ import warnings
 import numpy as np
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._engine import (
     CONFIRM_Z,
@@ -34,6 +33,7 @@ from ._preprocess import (
     stats_from,
     to_input_coordinates,
 )
+from ._sklearn_private import Interval, StrOptions, _check_sample_weight
 from ._split import row_uniforms, upper_fraction
 from ._verbose import Progress
 from ._warnings import SubspaceWarning

@@ -1,8 +1,8 @@
 """MultiIndexProjector: the feature-learning stage alone, as a transformer."""
 
-from sklearn.base import _fit_context
 
 from ._base import STAGE1_CONSTRAINTS, BaseMultiIndex, atomic
+from ._sklearn_private import _fit_context
 
 
 class MultiIndexProjector(BaseMultiIndex):

@@ -3,13 +3,13 @@
 import numbers
 
 import numpy as np
-from sklearn.base import RegressorMixin, _fit_context
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.base import RegressorMixin
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._base import ACTIVATIONS, STAGE1_CONSTRAINTS, BaseMultiIndex, atomic, network_output
 from ._preprocess import input_weights, stats_from
+from ._sklearn_private import Interval, StrOptions, _fit_context
 
 _PREDICT_CHUNK = 65536
 

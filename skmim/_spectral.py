@@ -3,10 +3,9 @@
 import numbers
 
 import numpy as np
-from sklearn.base import _fit_context
-from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._base import STAGE1_CONSTRAINTS, BaseMultiIndex, atomic
+from ._sklearn_private import Interval, StrOptions, _fit_context
 from ._engine import STAGE1_LOSSES, count_above_noise, device_info, spectral_subspace
 from ._preprocess import fit_standardize, relative_weights, to_input_coordinates
 

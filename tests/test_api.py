@@ -294,7 +294,7 @@ def test_too_few_samples_for_split(data):
 
 def test_bad_parameters(data):
     _, X, y = data
-    from sklearn.utils._param_validation import InvalidParameterError
+    from skmim._sklearn_private import InvalidParameterError
 
     with pytest.raises(InvalidParameterError, match="loss"):
         small(loss="cubic").fit(X, y)
