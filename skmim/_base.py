@@ -11,18 +11,12 @@ import warnings
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._engine import (
-    CONFIRM_Z,
-    SOLVERS,
-    STAGE1_LOSSES,
-    count_above_noise,
-    device_info,
-    fit_network,
-    paired_z,
-)
+from . import _engine  # torch loads on the first fit (_engine.fit_network)
+from ._engine import CONFIRM_Z, SOLVERS, STAGE1_LOSSES, count_above_noise, paired_z
 from ._preprocess import (
     HASH_GRID,
     SHRINKAGE,
@@ -70,6 +64,7 @@ STAGE1_CONSTRAINTS = {
     "sgd_weight_decay": [Interval(numbers.Real, 0, None, closed="left")],
     "sgd_batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
     "whiten": ["boolean", StrOptions(set(SHRINKAGE))],
+    "warm_start": ["boolean"],
     "random_state": ["random_state"],
     "verbose": ["verbose"],
 }
@@ -205,8 +200,12 @@ class BaseMultiIndex(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
                 "solver='grassmann' starts from a random subspace and needs an integer "
                 "n_components (n_components='auto' reads the dimension off stage 1)."
             )
-        device, dtype = device_info(self.device, self.dtype)
+        device, dtype = _engine.device_info(self.device, self.dtype)
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        previous = self._warm_previous(d) if state is None else None
+        if previous is not None and solver == "sgd":
+            # warm start of "sgd": the pass continues on these samples, as partial_fit
+            state = (self.stage1_weights_, self.hidden_biases_, self.history_)
         if state is None:
             Xs, ys, stats = fit_standardize(X, y, sw, self._whiten_method())
         else:
@@ -245,6 +244,11 @@ class BaseMultiIndex(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             )
         first = masks.get("stage 1", masks.get("training"))
         k = self._check_n_components(d, int(first.sum()))
+        start = None
+        if previous is not None and solver != "sgd":
+            # the previous directions in the standardized coordinates of these data
+            start = self._standardized_rows(previous["projection_"].T, stats).T
+            k = start.shape[1]
         if staged:
             parts["stage1"] = part(first)
             if outer:
@@ -257,7 +261,7 @@ class BaseMultiIndex(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
                 parts["final"] = parts["all"]
         n_steps = auto_steps(d) if self.n_steps == "auto" else int(self.n_steps)
         progress = Progress(self.verbose, type(self).__name__, n_steps)
-        fit = fit_network(
+        fit = _engine.fit_network(
             parts,
             solver=solver,
             losses=STAGE1_LOSSES if self.loss == "auto" else (self.loss,),
@@ -291,6 +295,8 @@ class BaseMultiIndex(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             sgd_batch_size=self.sgd_batch_size,
             compress=getattr(self, "compress_first_layer", False),
             state=state,
+            start=start,
+            start_loss=None if previous is None else previous["loss_"],
         )
         self._warn_model(fit, n, parts["stage1"], parts["stage2"])
         self._set_standardization(stats)
@@ -302,12 +308,18 @@ class BaseMultiIndex(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         self.loss_scores_ = fit.selection
         self.spectrum_ = fit.spectrum
         self.noise_level_ = fit.noise_level
+        self.history_ = fit.history
         if solver == "sgd":
             self.n_iter_ = int(fit.history["step"][-1]) if fit.history["step"] else 0
+        elif start is not None:
+            # a continued refinement: stage 1's records are those of the fit it continues
+            for name in ("stage1_weights_", "loss_scores_", "spectrum_", "noise_level_",
+                         "history_"):
+                setattr(self, name, previous[name])
+            self.n_iter_ = previous["n_iter_"] + fit.refine_iter
         else:
             stage1_steps = 0 if (fit.degenerate or fit.first_layer is None) else n_steps
             self.n_iter_ = stage1_steps + fit.refine_iter
-        self.history_ = fit.history
         self.refined_ = fit.refined
         self.dimension_scores_ = fit.dimension_scores
         self.refine_history_ = fit.refine_history
@@ -316,7 +328,49 @@ class BaseMultiIndex(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         else:
             self.loss_curve_ = list(fit.history.get("loss", []))
         self.device_ = str(device)
+        if fit.hit_max_iter:
+            warnings.warn(
+                f"the refinement stopped at max_iter={self.max_iter} steps while its held-out "
+                f"loss was still improving (n_iter_no_change={self.n_iter_no_change} steps "
+                "without improvement stop it): the subspace may not have converged. Raise "
+                "max_iter, or continue from this model with warm_start=True.",
+                ConvergenceWarning, stacklevel=4)
         return fit, counts
+
+    def _warm_previous(self, n_features):
+        """With ``warm_start``, the fitted state the new fit continues from (None: cold).
+
+        "refined" and "grassmann" continue the refinement from ``subspace_``
+        (stage 1 is not run again); "sgd" continues the pass. A fresh model,
+        ``solver="layerwise"`` (stage 1 is a fixed number of steps from a
+        tiny initialization: more steps collapse the neurons, see
+        ``n_steps``) and a linear model (``loss_ == "linear"``, nothing to
+        refine) fit from scratch.
+        """
+        if not (self.warm_start and hasattr(self, "subspace_")):
+            return None
+        if self.solver == "layerwise" or self.loss_ == "linear":
+            return None
+        if self.subspace_.shape[0] != n_features:
+            raise ValueError(
+                f"warm_start=True continues the previous model, fitted on "
+                f"{self.subspace_.shape[0]} features, but X has {n_features} features: set "
+                "warm_start=False to fit a new model.")
+        if self.solver == "sgd":
+            if "step" not in self.history_ or not hasattr(self, "hidden_biases_"):
+                raise ValueError(
+                    "warm_start=True with solver='sgd' continues an online SGD pass, but "
+                    "this model was not fitted by the 'sgd' solver of MultiIndexNetRegressor: "
+                    "set warm_start=False to fit a new model.")
+        elif self.n_components != "auto" and int(self.n_components) != self.n_components_:
+            raise ValueError(
+                f"warm_start=True continues the refinement of the previous "
+                f"{self.n_components_}-dimensional subspace, but n_components="
+                f"{self.n_components}: set n_components={self.n_components_} (or 'auto'), or "
+                "warm_start=False to fit a new model.")
+        return {name: getattr(self, name) for name in (
+            "projection_", "loss_", "loss_scores_", "spectrum_", "noise_level_",
+            "stage1_weights_", "history_", "n_iter_")}
 
     def _whiten_method(self):
         if self.whiten is True:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.covariance import ledoit_wolf, oas
 
-from ._engine import sign_flip
+from ._engine._stats import sign_flip
 
 # Shrinkage covariance estimators for ``whiten``.
 SHRINKAGE = {"ledoit_wolf": ledoit_wolf, "oas": oas}

@@ -47,7 +47,10 @@ class MultiIndexProjector(BaseMultiIndex):
     link_degree : int, default=4
         Degree of the Hermite basis of the link refitted during refinement.
     max_iter : int, default=200
-        Maximum number of refinement steps.
+        Maximum number of refinement steps. A refinement that reaches it before
+        its stopping rule fires raises a
+        :class:`~sklearn.exceptions.ConvergenceWarning` (``warm_start=True``
+        continues it).
     n_iter_no_change : int, default=15
         Patience of the refinement's stopping rule.
     n_init : int, default=4
@@ -85,6 +88,21 @@ class MultiIndexProjector(BaseMultiIndex):
         Decorrelate the standardized columns of ``X`` with a shrinkage
         estimate of their correlation matrix before training (see
         :class:`MultiIndexNetRegressor`; ``False`` only standardizes).
+    warm_start : bool, default=False
+        When True, ``fit`` continues from the fitted model instead of
+        starting anew, as in :class:`~sklearn.neural_network.MLPRegressor`:
+        with ``solver="refined"`` or ``"grassmann"`` the refinement resumes
+        from ``subspace_`` (stage 1 and the choice of loss and dimension are
+        not run again; ``n_components`` must be ``"auto"`` or equal
+        ``n_components_``; the stage-1 records ``spectrum_``, ``history_``,
+        ``loss_``, ``loss_scores_`` stay those of the fit that started it, and
+        ``n_iter_`` adds up); with ``solver="sgd"`` the SGD pass continues on
+        the new samples. No effect with ``solver="layerwise"`` (stage 1 is a
+        fixed number ``n_steps`` of steps from a tiny initialization, and
+        more steps collapse the neurons rather than refine them) nor after a
+        fit whose model is linear (``loss_ == "linear"``). Use it after a
+        :class:`~sklearn.exceptions.ConvergenceWarning` (the refinement
+        stopped at ``max_iter``).
     random_state : int, RandomState instance or None, default=None
         Seeds the initialization.
     verbose : int, default=0
@@ -190,6 +208,7 @@ class MultiIndexProjector(BaseMultiIndex):
         dtype="auto",
         batch_size=None,
         whiten="ledoit_wolf",
+        warm_start=False,
         random_state=None,
         verbose=0,
     ):
@@ -214,6 +233,7 @@ class MultiIndexProjector(BaseMultiIndex):
         self.dtype = dtype
         self.batch_size = batch_size
         self.whiten = whiten
+        self.warm_start = warm_start
         self.random_state = random_state
         self.verbose = verbose
 

@@ -228,7 +228,10 @@ class MultiIndexNetRegressor(RegressorMixin, BaseMultiIndex):
         r = 12, where every refinement step solves a ridge problem of that
         size; lower it when ``n_components`` is large).
     max_iter : int, default=200
-        Maximum number of refinement steps.
+        Maximum number of refinement steps. A refinement that reaches it before
+        its stopping rule fires raises a
+        :class:`~sklearn.exceptions.ConvergenceWarning` (``warm_start=True``
+        continues it).
     n_iter_no_change : int, default=15
         Refinement stops after this many steps without a better held-out loss;
         the best subspace seen is kept.
@@ -283,6 +286,21 @@ class MultiIndexNetRegressor(RegressorMixin, BaseMultiIndex):
         either way); ``h2+h2`` 0.047 and 0.021 (isotropic 0.024). On isotropic
         data the shrinkage is close to complete and whitening changes little.
         ``subspace_`` stays in the coordinates of the ``X`` given.
+    warm_start : bool, default=False
+        When True, ``fit`` continues from the fitted model instead of
+        starting anew, as in :class:`~sklearn.neural_network.MLPRegressor`:
+        with ``solver="refined"`` or ``"grassmann"`` the refinement resumes
+        from ``subspace_`` (stage 1 and the choice of loss and dimension are
+        not run again; ``n_components`` must be ``"auto"`` or equal
+        ``n_components_``; the stage-1 records ``spectrum_``, ``history_``,
+        ``loss_``, ``loss_scores_`` stay those of the fit that started it, and
+        ``n_iter_`` adds up); with ``solver="sgd"`` the SGD pass continues on
+        the new samples. No effect with ``solver="layerwise"`` (stage 1 is a
+        fixed number ``n_steps`` of steps from a tiny initialization, and
+        more steps collapse the neurons rather than refine them) nor after a
+        fit whose model is linear (``loss_ == "linear"``). Use it after a
+        :class:`~sklearn.exceptions.ConvergenceWarning` (the refinement
+        stopped at ``max_iter``).
     random_state : int, RandomState instance or None, default=None
         Seeds the split, the initialization and the stage-2 biases. The same
         seed, data and device give the same model.
@@ -474,6 +492,7 @@ class MultiIndexNetRegressor(RegressorMixin, BaseMultiIndex):
         dtype="auto",
         batch_size=None,
         whiten="ledoit_wolf",
+        warm_start=False,
         random_state=None,
         verbose=0,
     ):
@@ -504,6 +523,7 @@ class MultiIndexNetRegressor(RegressorMixin, BaseMultiIndex):
         self.dtype = dtype
         self.batch_size = batch_size
         self.whiten = whiten
+        self.warm_start = warm_start
         self.random_state = random_state
         self.verbose = verbose
 

@@ -6,7 +6,8 @@ import numpy as np
 
 from ._base import STAGE1_CONSTRAINTS, BaseMultiIndex, atomic
 from ._sklearn_private import Interval, StrOptions, _fit_context
-from ._engine import STAGE1_LOSSES, count_above_noise, device_info, spectral_subspace
+from . import _engine  # torch loads on the first fit
+from ._engine import STAGE1_LOSSES, count_above_noise
 from ._preprocess import fit_standardize, relative_weights, to_input_coordinates
 
 
@@ -121,12 +122,12 @@ class SpectralProjector(BaseMultiIndex):
         X, y, sw = self._validate_fit_input(X, y, sample_weight)
         n, d = X.shape
         k = self._check_n_components(d, n)
-        device, dtype = device_info(self.device, self.dtype)
+        device, dtype = _engine.device_info(self.device, self.dtype)
         Xs, ys, stats = fit_standardize(X, y, sw, self._whiten_method())
         sw = relative_weights(sw)
         best = None
         for loss in STAGE1_LOSSES if self.loss == "auto" else (self.loss,):
-            res = spectral_subspace(Xs, ys, sw, loss=loss, huber_delta=self.huber_delta,
+            res = _engine.spectral_subspace(Xs, ys, sw, loss=loss, huber_delta=self.huber_delta,
                                     n_components=k, device=device, dtype=dtype,
                                     batch_size=self.batch_size)
             basis, kk, vals, level, degenerate = res

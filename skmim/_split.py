@@ -9,7 +9,7 @@ requested proportions (of the total weight).
 
 import numpy as np
 
-from ._engine._losses import weighted_quantile
+from ._engine._stats import weighted_quantile
 
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)

@@ -98,6 +98,35 @@ def test_pickle_loads_in_process_without_cuda(data, tmp_path):
     np.testing.assert_allclose(eval(out.stdout), model.predict(X[:50]), rtol=0, atol=0)
 
 
+def test_import_predict_transform_never_import_torch(data, tmp_path):
+    """``import skmim``, unpickling, predict and transform are NumPy: torch is blocked."""
+    _, X, y = data
+    model = small(n_components=2).fit(X, y)
+    path = tmp_path / "model.pkl"
+    path.write_bytes(pickle.dumps(model))
+    np.save(tmp_path / "X.npy", X[:50])
+    code = (
+        # any `import torch` raises
+        "import sys\n"
+        "class Block:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] == 'torch': raise ImportError('torch is blocked')\n"
+        "sys.meta_path.insert(0, Block())\n"
+        "import pickle, numpy as np, skmim, skmim.metrics\n"
+        f"m = pickle.load(open({str(path)!r}, 'rb'))\n"
+        f"X = np.load({str(tmp_path / 'X.npy')!r})\n"
+        "p, z = m.predict(X), m.transform(X)\n"
+        "skmim.GaussianMultiIndex(8, 'h2+h2', random_state=0).sample(10, random_state=0)\n"
+        "assert 'torch' not in sys.modules\n"
+        "print(repr(p.tolist())); print(repr(z.tolist()))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    pred, proj = out.stdout.splitlines()
+    np.testing.assert_array_equal(eval(pred), model.predict(X[:50]))
+    np.testing.assert_array_equal(eval(proj), model.transform(X[:50]))
+
+
 def test_pipeline_with_scaler(data):
     _, X, y = data
     pipe = make_pipeline(StandardScaler(), small(n_components=2)).fit(X, y)
@@ -374,3 +403,53 @@ def test_loss_curve_like_mlp(data):
     assert refined.loss_curve_[-1] < refined.loss_curve_[0]
     paper = small(n_components=2, solver="layerwise").fit(X, y)
     assert len(paper.loss_curve_) == paper.n_iter_
+
+
+def test_max_iter_reached_is_a_convergence_warning(data):
+    from sklearn.exceptions import ConvergenceWarning
+
+    _, X, y = data
+    with pytest.warns(ConvergenceWarning, match="max_iter=2"):
+        small(n_components=2, max_iter=2).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        small(n_components=2).fit(X, y)  # stops on its held-out patience
+
+
+def test_warm_start_continues_the_refinement(data):
+    from sklearn.exceptions import ConvergenceWarning
+
+    from skmim.metrics import subspace_distance
+
+    problem, X, y = data
+    with pytest.warns(ConvergenceWarning):
+        model = small(n_components=2, max_iter=2, warm_start=True).fit(X, y)
+    short = subspace_distance(model.subspace_, problem.subspace)
+    spectrum, n_iter = model.spectrum_.copy(), model.n_iter_
+    model.set_params(max_iter=200).fit(X, y)
+    cold = small(n_components=2).fit(X, y)
+    resumed = subspace_distance(model.subspace_, problem.subspace)
+    assert resumed < 0.5 * short
+    assert resumed < subspace_distance(cold.subspace_, problem.subspace) + 0.05
+    # stage 1 did not run again: its records are those of the first fit
+    np.testing.assert_array_equal(model.spectrum_, spectrum)
+    assert model.n_iter_ == n_iter + len(model.refine_history_["val_loss"])
+    with pytest.raises(ValueError, match="n_components=3"):
+        model.set_params(n_components=3).fit(X, y)
+    with pytest.raises(ValueError, match="features"):
+        model.set_params(n_components=2).fit(X[:, :8], y)
+    assert model.subspace_.shape == (16, 2)  # the failed fits changed nothing
+
+
+def test_warm_start_sgd_continues_the_pass_and_layerwise_starts_anew(data):
+    _, X, y = data
+    warm = small(n_components=2, solver="sgd", warm_start=True).fit(X[:600], y[:600])
+    warm.fit(X[600:], y[600:])
+    streamed = small(n_components=2, solver="sgd").partial_fit(X[:600], y[:600])
+    streamed.partial_fit(X[600:], y[600:])
+    np.testing.assert_allclose(warm.predict(X), streamed.predict(X), rtol=1e-10, atol=1e-10)
+    assert warm.n_iter_ > 300
+    layer = small(n_components=2, solver="layerwise", warm_start=True).fit(X[:600], y[:600])
+    layer.fit(X, y)
+    fresh = small(n_components=2, solver="layerwise").fit(X, y)
+    np.testing.assert_array_equal(layer.subspace_, fresh.subspace_)

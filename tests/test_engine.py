@@ -8,7 +8,8 @@ from skmim._engine._data import Samples
 from skmim._engine._device import resolve_device, resolve_dtype
 from skmim._engine._grassmann import HermiteBasis, fit_link, multi_indices
 from skmim._engine._layerwise import SecondMoment, power_first_layer, train_first_layer
-from skmim._engine._losses import Stage1Loss, huber_location, weighted_quantile
+from skmim._engine._losses import Stage1Loss, huber_location
+from skmim._engine._stats import weighted_quantile
 from skmim._engine._network import symmetric_init
 from skmim._engine._null import N_SHIFTS, null_z, shifted
 from skmim._engine._sliced import (

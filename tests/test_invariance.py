@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
-import skmim._base
+import skmim._engine
 from skmim import GaussianMultiIndex, MultiIndexNetRegressor, MultiIndexProjector, SpectralProjector
 from skmim.metrics import subspace_distance
 
@@ -149,7 +149,7 @@ def test_interrupted_fit_leaves_the_model_as_it_was(data, monkeypatch):
     fresh = MultiIndexProjector(n_components=2, width=32, random_state=0)
     fitted = MultiIndexProjector(n_components=2, width=32, max_iter=10, random_state=0).fit(X, y)
     before = dict(fitted.__dict__)
-    monkeypatch.setattr(skmim._base, "fit_network", interrupted)
+    monkeypatch.setattr(skmim._engine, "fit_network", interrupted)
     for model in (fresh, fitted):
         with pytest.raises(KeyboardInterrupt):
             model.fit(X[:, :4], y)

@@ -2,20 +2,25 @@
 
 It knows nothing of scikit-learn. Its entry points take NumPy arrays, a
 device and a dtype, and return NumPy arrays.
+
+Importing this package does not import torch: the NumPy constants and
+statistics the estimator layer shares live in :mod:`skmim._engine._stats`,
+and the torch entry points (``fit_network``, ``spectral_subspace``,
+``device_info``, ``SubspaceFit``) load :mod:`skmim._engine._api`, and torch
+with it, on first access.
 """
 
-from ._api import (
-    CONFIRM_Z,
-    SOLVERS,
-    SubspaceFit,
-    count_above_noise,
-    device_info,
-    fit_network,
-    paired_z,
-    sign_flip,
-    spectral_subspace,
-)
-from ._losses import STAGE1_LOSSES
+from ._stats import CONFIRM_Z, SOLVERS, STAGE1_LOSSES, count_above_noise, paired_z, sign_flip
 
-__all__ = ["CONFIRM_Z", "SOLVERS", "STAGE1_LOSSES", "SubspaceFit", "count_above_noise",
-           "device_info", "fit_network", "paired_z", "sign_flip", "spectral_subspace"]
+_TORCH_ENTRY_POINTS = ("SubspaceFit", "device_info", "fit_network", "spectral_subspace")
+
+__all__ = ["CONFIRM_Z", "SOLVERS", "STAGE1_LOSSES", "count_above_noise", "paired_z",
+           "sign_flip", *_TORCH_ENTRY_POINTS]
+
+
+def __getattr__(name):
+    if name in _TORCH_ENTRY_POINTS:
+        from . import _api
+
+        return getattr(_api, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -35,21 +35,12 @@ from ._ridge import fit_ridge, ridge_from_chunks, ridge_gcv
 from ._sgd import gap_components, init_sgd_network, sgd_pass
 from ._null import null_z
 from ._sliced import membership_top_eigenvalue, slice_membership, sliced_directions
+from ._stats import CONFIRM_Z, NOISE_MARGIN, SOLVERS, count_above_noise, paired_z, sign_flip
 
-# Ritz values above NOISE_MARGIN times the predicted noise edge count as signal.
-NOISE_MARGIN = 1.25
 
 
 def _numpy(t):
     return t.detach().to("cpu", torch.float64).numpy()
-
-
-def sign_flip(basis):
-    """Make the largest-magnitude entry of every column positive (deterministic sign)."""
-    idx = np.argmax(np.abs(basis), axis=0)
-    signs = np.sign(basis[idx, np.arange(basis.shape[1])])
-    signs[signs == 0] = 1.0
-    return basis * signs
 
 
 def device_info(device, dtype):
@@ -85,11 +76,8 @@ class SubspaceFit:
     dimension_scores: dict = None
     # linear term of the outer layer (a d-vector acting on x), or None
     linear: np.ndarray = None
-
-
-def count_above_noise(spectrum, level):
-    """Number of values whose magnitude exceeds ``NOISE_MARGIN`` times the noise edge."""
-    return int(np.sum(np.abs(spectrum) > NOISE_MARGIN * level))
+    # the kept refinement stopped on max_iter before any stopping rule fired
+    hit_max_iter: bool = False
 
 
 def _dimension(spectrum, level, n_components):
@@ -117,9 +105,6 @@ def _read_off(W, sigma, loss, n_components, max_components, rows=None):
     level = noise_level(loss.sample_scores(), scores_samples.weights, d)
     k = _dimension(spectrum, level, n_components)
     return sign_flip(_numpy(probe[:, :k])), k, spectrum, level
-
-
-SOLVERS = ("refined", "layerwise", "grassmann", "sgd")
 
 
 def _stage1(s1, name, cfg, seed, callback, limit=False):
@@ -193,6 +178,7 @@ def _store_refinement(fit, descent):
     fit.subspace = sign_flip(_numpy(V))
     fit.refine_history = descent.history
     fit.refine_iter = descent.n_iter
+    fit.hit_max_iter = descent.hit_max_iter
 
 
 def _refine(fit, V0, train, valid, cfg, callback):
@@ -270,7 +256,9 @@ def _fit_network(parts, *, solver="refined", losses=("huber",), device="cpu", dt
         ``max_components``, ``stage2_directions``, ``activation``,
         ``bias_scale``, ``alpha``, ``degree``, ``max_iter``, ``patience``,
         ``n_init``: random starts of the "grassmann" solver, the best on the
-        held-out samples kept).
+        held-out samples kept), ``start`` (warm start of "refined" and
+        "grassmann": a (d, k) subspace the refinement continues from, stage 1
+        skipped; ``start_loss`` names it).
 
     Returns
     -------
@@ -290,6 +278,11 @@ def _fit_network(parts, *, solver="refined", losses=("huber",), device="cpu", dt
 
     if solver == "sgd":
         return _fit_sgd(parts, dict(cfg, batch_size=batch_size), dev, dt, seed, callback)
+    if cfg.get("start") is not None and solver in ("refined", "grassmann"):
+        # warm start: the refinement continues from the previous subspace
+        V0 = torch.as_tensor(np.asarray(cfg["start"], dtype=np.float64))
+        return _fit_grassmann(samples("train"), samples("valid"), samples("final"), cfg, seed,
+                              callback, starts=[V0], loss=cfg.get("start_loss") or "squared")
     if solver == "grassmann":
         return _fit_grassmann(samples("train"), samples("valid"), samples("final"), cfg, seed,
                               callback)
@@ -322,32 +315,6 @@ FILL_SINE = np.sqrt(0.5)
 # Two refinements whose subspaces come this close (projection distance) are
 # at the same point of the same objective: only the better one goes on.
 MERGE_DISTANCE = 0.05
-
-
-# A refinement is confirmed when its held-out (Huber) loss is below the
-# training mean's by more than CONFIRM_Z standard errors of the paired
-# per-sample difference. The best of several early-stopped runs is chosen on the same
-# held-out samples, so a bare comparison is optimistic: on pure noise (n = 400,
-# d = 20) 7 of 12 data sets had a "better" refinement, none by two standard
-# errors (benchmarks/sweeps/real_table_checks.py).
-CONFIRM_Z = 2.0
-
-
-def paired_z(gains, w):
-    """Weighted mean of the per-sample ``gains`` over its standard error (NumPy).
-
-    ``gains`` are a model's per-sample losses minus a reference's: negative
-    means the model is better. The standard error uses the effective sample
-    size of the weights, so it depends on relative weights only.
-    """
-    total = w.sum()
-    mean = float(w @ gains / total)
-    var = float(w @ (gains - mean) ** 2 / total)
-    n_eff = total ** 2 / float(w @ w)
-    se = np.sqrt(var / max(n_eff - 1.0, 1.0))
-    if se == 0.0:
-        return 0.0 if mean == 0.0 else float(np.copysign(np.inf, mean))
-    return mean / se
 
 
 def confirmation_z(descent, train, huber_delta=1.0):
@@ -505,6 +472,7 @@ def _linear_if_as_good(fit, descent, train, valid, cfg, callback, z):
     fit.subspace = sign_flip(_numpy(coef / coef.norm())[:, None])
     fit.n_components, fit.loss, fit.refined = 1, LINEAR, False
     fit.refine_history, fit.refine_iter, fit.first_layer = None, 0, None
+    fit.hit_max_iter = False
     return paired_z(linear_gain, w)
 
 
@@ -783,22 +751,29 @@ def _choose_loss(s1, losses, cfg, seed):
     return name, {key: float(ratio) for key, (_, ratio) in scores.items()}
 
 
-def _fit_grassmann(train, valid, final, cfg, seed, callback):
-    """Two-timescale descent from ``n_init`` random starts; the best on ``valid`` kept."""
+def _fit_grassmann(train, valid, final, cfg, seed, callback, starts=None, loss="squared"):
+    """Two-timescale descent from each start; the best on ``valid`` kept.
+
+    ``starts`` (torch tensors of shape (d, k)) default to ``n_init`` random
+    subspaces (the "grassmann" solver); a warm start passes the previous
+    fit's subspace and its ``loss`` name.
+    """
     d = train.n_features
     gen = torch.Generator().manual_seed(int(seed))
+    if starts is None:
+        starts = [torch.randn(d, cfg["n_components"], generator=gen, dtype=torch.float64)
+                  for _ in range(cfg["n_init"])]
     fit, best, kept = None, np.inf, None
-    for start in range(cfg["n_init"]):
-        V0 = torch.randn(d, cfg["n_components"], generator=gen, dtype=torch.float64)
-        trial = SubspaceFit(loss="squared", subspace=None, n_components=cfg["n_components"],
+    for start, V0 in enumerate(starts):
+        trial = SubspaceFit(loss=loss, subspace=None, n_components=V0.shape[1],
                             spectrum=np.zeros(0), noise_level=0.0, degenerate=False)
         score, descent = _refine(trial, V0.to(train.device, train.dtype), train, valid, cfg,
                                  callback)
-        if callback is not None:
+        if callback is not None and len(starts) > 1:
             callback("restart_done", {"start": start + 1, "val_loss": score})
         if fit is None or score < best - 1e-9 * abs(best):
             fit, best, kept = trial, score, descent
-    fit.selection = {"squared": best}
+    fit.selection = {loss: best}
     fit.refined = True
     fit.heldout = (best, mean_loss(train, valid), confirmation_z(kept, train, cfg["huber_delta"]))
     if final is not None:

@@ -246,6 +246,8 @@ class GrassmannDescent:
     V : torch.Tensor (d, k), the current subspace.
     best_val : float, the smallest held-out loss seen (inf before the first step).
     done : bool, whether a stopping rule has fired.
+    hit_max_iter : bool, whether it stopped on ``max_iter`` alone (no
+        convergence, patience or stall rule fired): not converged.
     n_iter : int, steps taken.
     history : dict of lists ``train_loss``, ``val_loss``, ``step_size``,
         ``overlap`` (singular values of ``V_{t-1}^T V_t``) and ``link_alpha``.
@@ -266,6 +268,7 @@ class GrassmannDescent:
         self._prev_loss = np.inf
         self.n_iter = 0
         self.done = max_iter < 1
+        self.hit_max_iter = self.done
         self._zt = _projected(train, self.V)
         self._zv = _projected(valid, self.V) if valid is not None else None
 
@@ -323,9 +326,10 @@ class GrassmannDescent:
             if valid is not None:
                 self._zv = _moved(self._zv, [project(Xc, G) for Xc, _, _ in valid], eta, T)
         self.V, self._prev_loss = V_new, loss
-        self.done = (converged or self.n_iter >= self.max_iter
-                     or (valid is not None and self._since_best >= self.patience)
-                     or (valid is None and stalled))
+        stopped = (converged or (valid is not None and self._since_best >= self.patience)
+                   or (valid is None and stalled))
+        self.done = stopped or self.n_iter >= self.max_iter
+        self.hit_max_iter = self.done and not stopped
         return self.done
 
     def heldout_gain(self, center, delta):

@@ -12,23 +12,11 @@ import torch
 import torch.nn.functional as F
 from scipy.special import ndtri
 
-STAGE1_LOSSES = ("squared", "huber", "abs", "rank")
+from ._stats import STAGE1_LOSSES, weighted_quantile
+
 
 # 1 / Phi^{-1}(3/4): turns a median absolute deviation into a Gaussian scale.
 _MAD_TO_SIGMA = 1.482602218505602
-
-
-def weighted_quantile(values, weights, q):
-    """Inverted-CDF quantile: the smallest value whose cumulative weight >= q.
-
-    With unit weights this is a sample quantile without interpolation, so
-    integer weights and repeated samples give exactly the same answer.
-    """
-    order = np.argsort(values, kind="stable")
-    v = values[order]
-    cw = np.cumsum(weights[order])
-    idx = int(np.searchsorted(cw, q * cw[-1], side="left"))
-    return float(v[min(idx, v.size - 1)])
 
 
 def weighted_mean(values, weights):
