@@ -30,7 +30,7 @@ from ._preprocess import (
 from ._sklearn_private import Interval, StrOptions, _check_sample_weight
 from ._split import row_uniforms, upper_fraction
 from ._verbose import Progress
-from ._warnings import SubspaceWarning
+from ._warnings import SubspaceWarning, user_stacklevel
 
 # Stage-1 steps for n_steps="auto": round(AUTO_STEPS_CONSTANT * sqrt(log d)).
 # Measured (solver="layerwise", loss="huber", h2+h2, n = 32 d, 2 seeds): the
@@ -260,44 +260,12 @@ class BaseMultiIndex(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             if outer:
                 parts["final"] = parts["all"]
         n_steps = auto_steps(d) if self.n_steps == "auto" else int(self.n_steps)
-        progress = Progress(self.verbose, type(self).__name__, n_steps)
-        fit = _engine.fit_network(
-            parts,
-            solver=solver,
-            losses=STAGE1_LOSSES if self.loss == "auto" else (self.loss,),
-            first_order=self.loss == "auto",
-            device=device,
-            dtype=dtype,
-            batch_size=self.batch_size,
-            seed=seed,
-            callback=progress,
-            # the content hash orders the rows for the fallback's null
-            row_keys=u,
-            width=self.width,
-            n_steps=n_steps,
-            learning_rate=self.learning_rate,
-            weight_decay=self.weight_decay,
-            init_scale=self.init_scale,
-            huber_delta=self.huber_delta,
-            n_components=k,
-            max_components=max(10, k or 0),
-            stage2_directions=getattr(self, "stage2_directions", "neurons"),
-            activation=getattr(self, "activation", "relu"),
-            bias_scale=1.0,
-            alpha=getattr(self, "alpha", None),
-            outer_loss=getattr(self, "outer_loss", "squared"),
-            degree=self.link_degree,
-            max_iter=self.max_iter,
-            patience=self.n_iter_no_change,
-            n_init=self.n_init,
-            sgd_learning_rate=self.sgd_learning_rate,
-            sgd_weight_decay=self.sgd_weight_decay,
-            sgd_batch_size=self.sgd_batch_size,
-            compress=getattr(self, "compress_first_layer", False),
-            state=state,
-            start=start,
-            start_loss=None if previous is None else previous["loss_"],
-        )
+        progress = Progress(self.verbose, type(self).__name__, n_steps, self.max_iter)
+        try:
+            fit = self._run_engine(parts, progress, solver, device, dtype, seed, u, n_steps, k,
+                                   state, start, previous)
+        finally:
+            progress.close()
         self._warn_model(fit, n, parts["stage1"], parts["stage2"])
         self._set_standardization(stats)
         self.projection_, self.subspace_ = to_input_coordinates(fit.subspace, stats)
@@ -334,8 +302,50 @@ class BaseMultiIndex(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
                 f"loss was still improving (n_iter_no_change={self.n_iter_no_change} steps "
                 "without improvement stop it): the subspace may not have converged. Raise "
                 "max_iter, or continue from this model with warm_start=True.",
-                ConvergenceWarning, stacklevel=4)
+                ConvergenceWarning, stacklevel=user_stacklevel())
         return fit, counts
+
+
+    def _run_engine(self, parts, progress, solver, device, dtype, seed, u, n_steps, k, state,
+                    start, previous):
+        """The engine's fit of the prepared ``parts`` with this estimator's parameters."""
+        return _engine.fit_network(
+            parts,
+            solver=solver,
+            losses=STAGE1_LOSSES if self.loss == "auto" else (self.loss,),
+            first_order=self.loss == "auto",
+            device=device,
+            dtype=dtype,
+            batch_size=self.batch_size,
+            seed=seed,
+            callback=progress,
+            # the content hash orders the rows for the fallback's null
+            row_keys=u,
+            width=self.width,
+            n_steps=n_steps,
+            learning_rate=self.learning_rate,
+            weight_decay=self.weight_decay,
+            init_scale=self.init_scale,
+            huber_delta=self.huber_delta,
+            n_components=k,
+            max_components=max(10, k or 0),
+            stage2_directions=getattr(self, "stage2_directions", "neurons"),
+            activation=getattr(self, "activation", "relu"),
+            bias_scale=1.0,
+            alpha=getattr(self, "alpha", None),
+            outer_loss=getattr(self, "outer_loss", "squared"),
+            degree=self.link_degree,
+            max_iter=self.max_iter,
+            patience=self.n_iter_no_change,
+            n_init=self.n_init,
+            sgd_learning_rate=self.sgd_learning_rate,
+            sgd_weight_decay=self.sgd_weight_decay,
+            sgd_batch_size=self.sgd_batch_size,
+            compress=getattr(self, "compress_first_layer", False),
+            state=state,
+            start=start,
+            start_loss=None if previous is None else previous["loss_"],
+        )
 
     def _warm_previous(self, n_features):
         """With ``warm_start``, the fitted state the new fit continues from (None: cold).
@@ -416,7 +426,7 @@ class BaseMultiIndex(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
                     f"difference is {z:+.2f} standard errors, and a confirmed model is at "
                     f"least {CONFIRM_Z:g} below): subspace_ may be close to a random "
                     "subspace. More samples, or n_init, help.",
-                    SubspaceWarning, stacklevel=4)
+                    SubspaceWarning, stacklevel=user_stacklevel())
         elif stage2 is not None and fit.coef is not None:
             # the outer layer never saw the stage-1 samples: they judge the network
             X1, y1, w1 = stage1
@@ -432,7 +442,7 @@ class BaseMultiIndex(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
                     f"model is at least {CONFIRM_Z:g} below). subspace_ may be close to a "
                     "random subspace; more samples or another loss (e.g. loss='abs' for odd "
                     "links) help.",
-                    SubspaceWarning, stacklevel=4)
+                    SubspaceWarning, stacklevel=user_stacklevel())
         elif self.solver == "layerwise" and count_above_noise(fit.spectrum, fit.noise_level) == 0:
             self._warn_noise_edge(stage1[0].shape[0])
 
@@ -451,26 +461,26 @@ class BaseMultiIndex(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             f"n_samples={n}, without refinement (refined_ is False). At this sample size "
             "it may be close to a random subspace; more samples help.",
             SubspaceWarning,
-            stacklevel=5,
+            stacklevel=user_stacklevel(),
         )
 
-    def _warn_constant(self, stacklevel=5):
+    def _warn_constant(self):
         warnings.warn(
             "y is constant (or constant after the stage-1 preprocessing): no "
             "direction can be learned, subspace_ is the random initialization "
             "and predictions are constant.",
             SubspaceWarning,
-            stacklevel=stacklevel,
+            stacklevel=user_stacklevel(),
         )
 
-    def _warn_noise_edge(self, n_stage1, stacklevel=5):
+    def _warn_noise_edge(self, n_stage1):
         warnings.warn(
             "no direction stands above the noise level expected at "
             f"n_samples={n_stage1} and n_features={self.n_features_in_}: "
             "subspace_ is not distinguishable from a random subspace. Try more "
             "samples or another loss (e.g. loss='abs' for odd links).",
             SubspaceWarning,
-            stacklevel=stacklevel,
+            stacklevel=user_stacklevel(),
         )
 
     @property

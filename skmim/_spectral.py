@@ -136,9 +136,9 @@ class SpectralProjector(BaseMultiIndex):
                 best = (score, loss, res)
         _, loss, (basis, kk, vals, level, degenerate) = best
         if degenerate:
-            self._warn_constant(stacklevel=4)
+            self._warn_constant()
         elif count_above_noise(vals, level) == 0:
-            self._warn_noise_edge(n, stacklevel=4)
+            self._warn_noise_edge(n)
         self._set_standardization(stats)
         self.projection_, self.subspace_ = to_input_coordinates(basis, stats)
         self.n_components_ = kk

@@ -1,82 +1,172 @@
-"""Progress output for ``verbose`` fits."""
+"""Progress of a fit: tqdm bars, printed records and the ``skmim`` logger.
 
+The engine reports events through a callback; :class:`Progress` turns them
+into what a user sees:
+
+- every event becomes a record of the ``logging`` logger ``"skmim"``
+  (``DEBUG`` for per-step records, ``INFO`` for the decisions of a fit:
+  stage 2, merged and dropped refinements, the chosen dimension), whatever
+  ``verbose`` is, so an application routes them with the standard logging
+  configuration (``logging.getLogger("skmim").setLevel(logging.INFO)``);
+- ``verbose >= 1`` shows one tqdm progress bar per phase (stage 1 per loss,
+  each refinement, the SGD pass), on standard error;
+- ``verbose >= 2`` also prints every record (through ``tqdm.write``, so the
+  lines do not break the bars), on standard output.
+"""
+
+import logging
 import sys
 import time
 
+logger = logging.getLogger("skmim")
+
+# events reported once per training step (DEBUG); the others are decisions (INFO)
+STEP_EVENTS = ("stage1_step", "refine_step", "sgd_record")
+
+
+def _message(event, info, n_steps):
+    """The text of one record."""
+    if event == "stage1_start":
+        kind = ("power-iteration steps (gradient descent in its small-initialization limit)"
+                if info.get("limit") else "steps of gradient descent")
+        return f"stage 1 with loss={info['loss']!r}: {n_steps} {kind}"
+    if event == "stage1_step":
+        return (f"stage 1 step {info['step']}/{n_steps}: rayleigh={info['rayleigh']:.4g}, "
+                f"concentration={info['concentration']:.3f}, "
+                f"subspace change={info['subspace_change']:.3f}")
+    if event == "stage2_done":
+        return (f"stage 2 ({info['loss']}): ridge penalty alpha={info['alpha']:.3g}, "
+                f"GCV error={info['gcv']:.4g}")
+    if event == "refine_step":
+        tag = f" ({info['loss']})" if "loss" in info else ""
+        return (f"refine{tag} step {info['step']}: train loss={info['train_loss']:.4g}, "
+                f"validation loss={info['val_loss']:.4g}, step size={info['step_size']:.3g}")
+    if event == "refine_merged":
+        return (f"refinement from loss={info['loss']!r} reached the subspace of "
+                f"loss={info['into']!r} at step {info['step']}: stopped")
+    if event == "sliced_start":
+        n, more = info["signal"], info.get("completed", 0)
+        if not n:
+            return ("sliced inverse regression start: no direction above its noise edge, "
+                    "so this start is skipped (normal for even links)")
+        return ("sliced inverse regression start: "
+                f"{n} direction(s) above its noise edge"
+                + (f" and {more} from the Huber start" if more else "")
+                + ", refined as candidate 'sliced'")
+    if event == "refine_dropped":
+        start = info.get("start", info["loss"])
+        what = ("sliced inverse regression" if start == "sliced"
+                else f"spectral estimate with loss={start!r}")
+        null = (f" (null z-scores: sliced {info['z_sliced']:.2f}, spectral "
+                f"{info['z_spectral']:.2f})" if "z_sliced" in info else "")
+        gain = f", difference {info['z']:+.2f} standard errors" if "z" in info else ""
+        return (f"no refinement beat the held-out mean (best validation loss "
+                f"{info['val_loss']:.4g}, mean {info['mean_loss']:.4g}{gain}): refinement "
+                f"dropped, {what} on all samples{null}")
+    if event == "dimension_chosen":
+        scores = ", ".join(f"{j}: {v:.4g}" for j, v in info["scores"].items())
+        return (f"n_components='auto': {info['n_components']} direction(s) by held-out "
+                f"loss of the link per dimension ({scores}); the best refinement had "
+                f"{info['refined']}")
+    if event == "linear_compared":
+        return (f"ridge regression on all columns: held-out loss {info['z']:+.2f} standard "
+                "errors from the best refinement's"
+                + (" (within one: the linear model is kept)" if info["z"] < 1.0 else ""))
+    if event == "sgd_record":
+        return (f"sgd step {info['step']}: loss={info['loss']:.4g}, "
+                f"mass outside subspace={info['mass_outside']:.3f}")
+    if event == "restart_done":
+        return f"random start {info['start']}: best validation loss={info['val_loss']:.4g}"
+    return f"{event}: {info}"
+
 
 class Progress:
-    """Prints progress lines when ``verbose`` is positive.
+    """Receives the engine's events during one fit (see the module docstring).
 
-    ``verbose=1`` prints every stage-1 step and every tenth refinement step,
-    ``verbose>=2`` every refinement step.
-
-    The engine reports events through a callback; this turns them into the
-    progress lines a user sees (stage-1 steps, stage-2 fit, refinement).
+    Parameters
+    ----------
+    verbose : int
+        0: logger records only; 1: a progress bar per phase; 2: the bars and
+        every record printed.
+    name : str
+        Estimator name, at the start of each record.
+    n_steps : int, optional
+        Stage-1 steps (the length of a stage-1 bar).
+    max_iter : int, optional
+        Refinement step budget (the length of a refinement bar).
     """
 
-    def __init__(self, verbose, name, n_steps=None):
+    def __init__(self, verbose, name, n_steps=None, max_iter=None):
         self.verbose = int(verbose)
         self.name = name
         self.n_steps = n_steps
+        self.max_iter = max_iter
         self.start = time.perf_counter()
+        self.restarts = 0
+        self._key = self._open = self._stage1_loss = None
+        self._best = {}
 
     def __call__(self, event, info):
-        if self.verbose <= 0:
+        if self.verbose >= 1:
+            self._bar(event, info)
+        level = logging.DEBUG if event in STEP_EVENTS else logging.INFO
+        if not (self.verbose >= 2 or logger.isEnabledFor(level)):
             return
-        t = time.perf_counter() - self.start
+        msg = _message(event, info, self.n_steps)
+        logger.log(level, "[%s] %s", self.name, msg)
+        if self.verbose >= 2:
+            from tqdm.auto import tqdm
+
+            t = time.perf_counter() - self.start
+            tqdm.write(f"[{self.name}] {t:7.2f}s {msg}", file=sys.stdout)
+
+    def _bar(self, event, info):
+        """Advance the bar of the phase that ``event`` belongs to.
+
+        Phases run one after the other, so one bar is open at a time: stage
+        1 per loss, the refinement (the candidates' interleaved steps share
+        one bar, which counts rounds), each refinement of the dimension
+        search, each random start, the SGD pass.
+        """
         if event == "stage1_start":
-            kind = ("power-iteration steps (gradient descent in its small-initialization limit)"
-                    if info.get("limit") else "steps of gradient descent")
-            msg = f"stage 1 with loss={info['loss']!r}: {self.n_steps} {kind}"
-        elif event == "stage1_step":
-            msg = (f"stage 1 step {info['step']}/{self.n_steps}: rayleigh={info['rayleigh']:.4g}, "
-                   f"concentration={info['concentration']:.3f}, "
-                   f"subspace change={info['subspace_change']:.3f}")
-        elif event == "stage2_done":
-            msg = f"stage 2 ({info['loss']}): alpha={info['alpha']:.3g}, GCV error={info['gcv']:.4g}"
+            self._stage1_loss = info["loss"]
+        if event in ("stage1_start", "stage1_step"):
+            loss = self._stage1_loss
+            key, desc, total = ("stage1", loss), f"stage 1 ({loss})", self.n_steps
         elif event == "refine_step":
-            if self.verbose < 2 and info["step"] % 10 != 1:
-                return
-            tag = f" ({info['loss']})" if "loss" in info else ""
-            msg = (f"refine{tag} step {info['step']}: train loss={info['train_loss']:.4g}, "
-                   f"validation loss={info['val_loss']:.4g}, step size={info['step_size']:.3g}")
-        elif event == "refine_merged":
-            msg = (f"refinement from loss={info['loss']!r} reached the subspace of "
-                   f"loss={info['into']!r} at step {info['step']}: stopped")
-        elif event == "sliced_start":
-            n = info["signal"]
-            more = info.get("completed", 0)
-            msg = ("sliced inverse regression start: "
-                   + (f"{n} direction(s) above its noise edge"
-                      + (f" and {more} from the Huber start" if more else "")
-                      + ", refined as candidate 'sliced'" if n
-                      else "nothing above its noise edge, not refined"))
-        elif event == "refine_dropped":
-            start = info.get("start", info["loss"])
-            if start == "sliced":
-                what = "sliced inverse regression"
+            tag = str(info.get("loss", ""))
+            if tag.startswith("r="):
+                key, desc = ("dimension", tag), f"refinement at {tag}"
             else:
-                what = f"spectral estimate with loss={start!r}"
-            null = (f" (null z-scores: sliced {info['z_sliced']:.2f}, spectral "
-                    f"{info['z_spectral']:.2f})" if "z_sliced" in info else "")
-            gain = f", difference {info['z']:+.2f} standard errors" if "z" in info else ""
-            msg = (f"no refinement beat the held-out mean (best validation loss "
-                   f"{info['val_loss']:.4g}, mean {info['mean_loss']:.4g}{gain}): refinement "
-                   f"dropped, {what} on all samples{null}")
-        elif event == "dimension_chosen":
-            scores = ", ".join(f"{j}: {v:.4g}" for j, v in info["scores"].items())
-            msg = (f"n_components='auto': {info['n_components']} direction(s) by held-out "
-                   f"loss of the link per dimension ({scores}); the best refinement had "
-                   f"{info['refined']}")
-        elif event == "linear_compared":
-            msg = (f"ridge regression on all columns: held-out loss {info['z']:+.2f} standard "
-                   "errors from the best refinement's"
-                   + (" (within one: the linear model is kept)" if info["z"] < 1.0 else ""))
+                key = ("refine", self.restarts)
+                desc = "refinement" + (f" (start {self.restarts + 1})" if self.restarts else "")
+            total = self.max_iter
         elif event == "sgd_record":
-            msg = (f"sgd step {info['step']}: loss={info['loss']:.4g}, "
-                   f"mass outside subspace={info['mass_outside']:.3f}")
-        elif event == "restart_done":
-            msg = f"random start {info['start']}: best validation loss={info['val_loss']:.4g}"
+            key, desc, total = ("sgd",), "sgd pass", None
         else:
-            msg = f"{event}: {info}"
-        print(f"[{self.name}] {t:7.2f}s {msg}", file=sys.stdout, flush=True)
+            if event == "restart_done":
+                self.restarts += 1
+            return
+        if key != self._key:
+            self.close()
+            from tqdm.auto import tqdm
+
+            self._key = key
+            self._open = tqdm(total=total, desc=f"[{self.name}] {desc}", unit="step",
+                              dynamic_ncols=True)
+        bar = self._open
+        if event == "stage1_step":
+            bar.update(1)
+        elif event == "refine_step":
+            bar.update(max(info["step"] - bar.n, 0))
+            self._best[key] = min(self._best.get(key, float("inf")), info["val_loss"])
+            bar.set_postfix(best_val=f"{self._best[key]:.4g}", refresh=False)
+        elif event == "sgd_record":
+            bar.update(info["step"] - bar.n)
+            bar.set_postfix(loss=f"{info['loss']:.4g}", refresh=False)
+
+    def close(self):
+        """Close the open bar (a refinement that stopped early shows where it stopped)."""
+        if self._open is not None:
+            self._open.close()
+        self._key = self._open = None

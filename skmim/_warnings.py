@@ -31,3 +31,23 @@ class SubspaceWarning(UserWarning):
     >>> any(issubclass(w.category, SubspaceWarning) for w in caught)
     True
     """
+
+
+def user_stacklevel():
+    """``stacklevel`` for ``warnings.warn`` that points at the caller's code.
+
+    Counts the frames from the caller of this function up to the first one
+    outside skmim and scikit-learn (whose ``fit`` wrappers sit between the
+    estimator and the user), so a warning names the user's line however many
+    wrappers a public method has.
+    """
+    import os
+    import sys
+
+    import sklearn
+
+    inside = (os.path.dirname(__file__), os.path.dirname(sklearn.__file__))
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_code.co_filename.startswith(inside):
+        frame, level = frame.f_back, level + 1
+    return level

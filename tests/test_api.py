@@ -157,20 +157,40 @@ def test_cross_val_score(data):
     assert scores.shape == (3,) and np.all(scores > 0.8)
 
 
-def test_verbose_prints_progress(data, capsys):
+def test_verbose_bars_records_and_logger(data, capsys, caplog):
+    import logging
+
     _, X, y = data
     small(n_components=2, verbose=1, loss="huber").fit(X, y)
+    out = capsys.readouterr()
+    # verbose=1: one progress bar per phase (stderr), no printed records
+    assert "stage 1 (huber)" in out.err and "refinement" in out.err and "step" in out.err
+    assert out.out == ""
+    small(n_components=2, verbose=2, loss="huber").fit(X, y)
     out = capsys.readouterr().out
     assert "stage 1 step 1/" in out and "refine step 1" in out
+    # verbose=0: nothing printed, the records still reach the "skmim" logger
+    with caplog.at_level(logging.DEBUG, logger="skmim"):
+        small(n_components=2, loss="huber").fit(X, y)
+    out = capsys.readouterr()
+    assert out.out == "" and out.err == ""
+    levels = {r.getMessage().split("] ")[1].split(" ")[0]: r.levelno for r in caplog.records
+              if r.name == "skmim"}
+    assert levels["refine"] == logging.DEBUG and levels["stage"] in (logging.INFO, logging.DEBUG)
+    assert any("stage 1 with loss='huber'" in r.getMessage() and r.levelno == logging.INFO
+               for r in caplog.records)
 
 
-def test_fit_from_sliced_start_attributes(capsys):
+def test_fit_from_sliced_start_attributes(caplog):
+    import logging
+
     # h3 + h3 at d = 256, n = 8 d: the sliced-inverse-regression start wins
     # (tests/test_statistics.py::test_first_order_start_on_odd_link)
     problem = GaussianMultiIndex(256, "h3+h3", noise=0.1, random_state=3)
     X, y = problem.sample(2048, random_state=4)
-    model = MultiIndexNetRegressor(n_components=2, random_state=0, verbose=1).fit(X, y)
-    assert "sliced inverse regression start: 1 direction(s) above" in capsys.readouterr().out
+    with caplog.at_level(logging.INFO, logger="skmim"):
+        model = MultiIndexNetRegressor(n_components=2, random_state=0).fit(X, y)
+    assert "sliced inverse regression start: 1 direction(s) above" in caplog.text
     assert model.loss_ == "sliced" and model.refined_
     assert set(model.loss_scores_) == {"squared", "huber", "abs", "rank", "sliced"}
     assert model.loss_scores_["sliced"] == min(model.loss_scores_.values())
@@ -192,7 +212,7 @@ def test_refinement_dropped_when_nothing_beats_the_mean(capsys):
     rng = np.random.RandomState(8)
     X, y = rng.randn(400, 20), rng.randn(400)
     with pytest.warns(SubspaceWarning, match="better than their mean"):
-        model = MultiIndexNetRegressor(n_components=2, random_state=0, verbose=1).fit(X, y)
+        model = MultiIndexNetRegressor(n_components=2, random_state=0, verbose=2).fit(X, y)
     # the Huber estimate's top eigenvalue stands further above its shift null
     # than the sliced one's, so it is returned
     out = capsys.readouterr().out

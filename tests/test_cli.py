@@ -1,0 +1,39 @@
+"""The command line: ``skmim --version``, ``skmim demo --help`` and a small demo."""
+
+import pytest
+
+from skmim import __version__
+from skmim._cli import main
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0
+    assert capsys.readouterr().out.strip() == f"skmim {__version__}"
+
+
+def test_demo_help_describes_every_option_with_its_default(capsys):
+    with pytest.raises(SystemExit):
+        main(["demo", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    for option in ("--n-features", "--n-samples", "--n-test", "--link", "--noise", "--device",
+                   "--seed", "--threads", "--verbose", "--quiet"):
+        assert option in out
+    for default in ("(default: 256)", "(default: 16 * n_features)", "(default: 10000)",
+                    "(default: h2+h2)", "(default: 0.1)", "(default: auto)", "(default: 1)"):
+        assert default in out
+
+
+def test_small_demo_prints_device_threads_and_the_table(capsys):
+    import torch
+
+    threads = torch.get_num_threads()  # the suite's (SKMIM_TEST_THREADS), left as it is
+    assert main(["demo", "--n-features", "16", "--n-test", "500", "--quiet", "--device", "cpu",
+                 "--threads", str(threads)]) == 0
+    out = capsys.readouterr()
+    assert "device: cpu" in out.out and f"torch threads: {threads}" in out.out
+    table = out.out[out.out.index("method"):]
+    assert len([line for line in table.splitlines() if " s" in line or line.endswith("s")]) >= 4
+    assert "skmim MultiIndexNetRegressor (refined)" in table
+    assert out.err == ""  # --quiet: no bar
