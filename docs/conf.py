@@ -19,6 +19,7 @@ altogether (pages without figures).
 """
 
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -84,6 +85,7 @@ numpydoc_xref_param_type = False
 html_theme = "pydata_sphinx_theme"
 html_title = f"skmim {release}"
 html_static_path = ["_static"]
+html_css_files = ["custom.css"]
 html_theme_options = {
     "navigation_with_keys": False,
     "show_toc_level": 2,
@@ -110,3 +112,22 @@ sphinx_gallery_conf = {
     "doc_module": ("skmim",),
     "backreferences_dir": "gen_modules/backreferences",
 }
+
+
+# -- Inherited scikit-learn methods ------------------------------------------
+# The API pages list every public method, those inherited from scikit-learn
+# too (score, get_params, set_output, set_*_request, ...). Their docstrings
+# point at labels and glossary terms of scikit-learn's own documentation,
+# which do not exist here (and intersphinx is off): they are shown as text.
+_SKLEARN_ROLE = re.compile(r":(?:ref|term):`([^`<]*?)\s*(?:<[^>`]*>)?`")
+
+
+def _sklearn_refs_as_text(app, what, name, obj, options, lines):
+    module = getattr(obj, "__module__", None) or ""
+    if module.split(".")[0] != "sklearn":
+        return
+    lines[:] = [_SKLEARN_ROLE.sub(lambda m: m.group(1) or "", line) for line in lines]
+
+
+def setup(app):
+    app.connect("autodoc-process-docstring", _sklearn_refs_as_text)

@@ -30,6 +30,7 @@ from ._preprocess import (
 from ._sklearn_private import Interval, StrOptions, _check_sample_weight
 from ._split import row_uniforms, upper_fraction
 from ._verbose import Progress
+from ._version import DOCS_URL
 from ._warnings import SubspaceWarning, user_stacklevel
 
 # Stage-1 steps for n_steps="auto": round(AUTO_STEPS_CONSTANT * sqrt(log d)).
@@ -128,6 +129,11 @@ def atomic(method):
     return wrapper
 
 
+def _api_page(estimator):
+    """Parameters of the HTML repr's documentation link: the class's API page."""
+    return {"estimator_name": type(estimator).__name__}
+
+
 class BaseMultiIndex(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """Validation, projection and bookkeeping shared by the skmim estimators.
 
@@ -136,6 +142,11 @@ class BaseMultiIndex(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
     ``x_scale_``, ``y_mean_``, ``y_scale_``) and the scikit-learn
     ``n_features_in_``.
     """
+
+    # the "?" of the HTML repr (Jupyter) links to the estimator's API page
+    _doc_link_module = "skmim"
+    _doc_link_template = DOCS_URL + "/generated/skmim.{estimator_name}.html"
+    _doc_link_url_param_generator = _api_page
 
     def _validate_fit_input(self, X, y, sample_weight, reset=True):
         """Validated float64 ``X``, ``y`` and positive weights (zero-weight rows dropped)."""

@@ -473,3 +473,12 @@ def test_warm_start_sgd_continues_the_pass_and_layerwise_starts_anew(data):
     layer.fit(X, y)
     fresh = small(n_components=2, solver="layerwise").fit(X, y)
     np.testing.assert_array_equal(layer.subspace_, fresh.subspace_)
+
+
+def test_html_repr_links_to_the_api_page():
+    from skmim._version import DOCS_URL
+
+    for cls in (MultiIndexNetRegressor, MultiIndexProjector, SpectralProjector):
+        link = f"{DOCS_URL}/generated/skmim.{cls.__name__}.html"
+        assert cls()._get_doc_link() == link
+        assert link in cls()._repr_html_()
