@@ -7,6 +7,7 @@ Nothing here touches torch: the estimators hand NumPy arrays to
 import functools
 import math
 import numbers
+import sys
 import warnings
 
 import numpy as np
@@ -102,6 +103,19 @@ def check_numeric_y(y):
     return arr
 
 
+def is_tensor(X):
+    """Whether ``X`` is a torch tensor (without importing torch: a tensor implies it)."""
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(X, torch.Tensor)
+
+
+def tensor_module():
+    """:mod:`skmim._engine._tensor` (imports torch: call it for tensor input only)."""
+    from ._engine import _tensor
+
+    return _tensor
+
+
 def check_finite_y(y):
     if not np.all(np.isfinite(y)):
         raise ValueError("Input y contains NaN or infinity.")
@@ -149,7 +163,14 @@ class BaseMultiIndex(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
     _doc_link_url_param_generator = _api_page
 
     def _validate_fit_input(self, X, y, sample_weight, reset=True):
-        """Validated float64 ``X``, ``y`` and positive weights (zero-weight rows dropped)."""
+        """Validated float64 ``X``, ``y`` and positive weights (zero-weight rows dropped).
+
+        Torch tensors (any device, ``requires_grad`` or not) are taken as
+        NumPy arrays: the standardization and the split run on the host.
+        """
+        if any(is_tensor(a) for a in (X, y, sample_weight)):
+            to_numpy = tensor_module().to_numpy
+            X, y, sample_weight = to_numpy(X), to_numpy(y), to_numpy(sample_weight)
         if y is not None:
             y = check_numeric_y(y)
         X, y = validate_data(
@@ -503,18 +524,25 @@ class BaseMultiIndex(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : array-like or torch.Tensor of shape (n_samples, n_features)
+            A torch tensor is projected on its own device and in its
+            floating dtype (integer tensors in float64), without a copy to
+            the host.
 
         Returns
         -------
-        Z : ndarray of shape (n_samples, `n_components_`)
-            ``(X - x_mean_) @ projection_``: the learned directions applied to
+        Z : ndarray or torch.Tensor of shape (n_samples, `n_components_`)
+            A tensor on the input's device (without gradient) for a tensor
+            input. ``(X - x_mean_) @ projection_``: the learned directions applied to
             the standardized input ``(X - x_mean_) / x_scale_``, so ``Z`` does
             not change when a column of ``X`` is rescaled or shifted before
             ``fit`` and ``transform``. Its columns span the projections on
             ``subspace_``.
         """
         check_is_fitted(self)
+        if is_tensor(X):
+            return tensor_module().project(X, self.n_features_in_, type(self).__name__,
+                                           self.x_mean_, self.projection_)
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
         return (np.asarray(X, dtype=np.float64) - self.x_mean_) @ self.projection_
 

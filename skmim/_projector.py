@@ -244,8 +244,10 @@ class MultiIndexProjector(BaseMultiIndex):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-        y : array-like of shape (n_samples,)
+        X : array-like or torch.Tensor of shape (n_samples, n_features)
+            A torch tensor (any device, with or without gradient) is copied
+            to the host: the standardization and the split run in NumPy.
+        y : array-like or torch.Tensor of shape (n_samples,)
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative relative weights (only their ratios matter).
 

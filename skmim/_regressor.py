@@ -7,7 +7,15 @@ from sklearn.base import RegressorMixin
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._base import ACTIVATIONS, STAGE1_CONSTRAINTS, BaseMultiIndex, atomic, network_output
+from ._base import (
+    ACTIVATIONS,
+    STAGE1_CONSTRAINTS,
+    BaseMultiIndex,
+    atomic,
+    is_tensor,
+    network_output,
+    tensor_module,
+)
 from ._preprocess import input_weights, stats_from
 from ._sklearn_private import Interval, StrOptions, _fit_context
 
@@ -534,8 +542,10 @@ class MultiIndexNetRegressor(RegressorMixin, BaseMultiIndex):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-        y : array-like of shape (n_samples,)
+        X : array-like or torch.Tensor of shape (n_samples, n_features)
+            A torch tensor (any device, with or without gradient) is copied
+            to the host: the standardization and the split run in NumPy.
+        y : array-like or torch.Tensor of shape (n_samples,)
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative relative weights: they are divided by their mean, so
             only their ratios matter (``c * sample_weight`` gives the same
@@ -565,8 +575,10 @@ class MultiIndexNetRegressor(RegressorMixin, BaseMultiIndex):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-        y : array-like of shape (n_samples,)
+        X : array-like or torch.Tensor of shape (n_samples, n_features)
+            A torch tensor (any device, with or without gradient) is copied
+            to the host: the standardization and the split run in NumPy.
+        y : array-like or torch.Tensor of shape (n_samples,)
         sample_weight : array-like of shape (n_samples,), default=None
 
         Returns
@@ -609,13 +621,23 @@ class MultiIndexNetRegressor(RegressorMixin, BaseMultiIndex):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : array-like or torch.Tensor of shape (n_samples, n_features)
+            A torch tensor is evaluated on its own device and in its
+            floating dtype (integer tensors in float64), without a copy to
+            the host.
 
         Returns
         -------
-        y_pred : ndarray of shape (n_samples,)
+        y_pred : ndarray or torch.Tensor of shape (n_samples,)
+            A tensor on the input's device (without gradient) for a tensor
+            input.
         """
         check_is_fitted(self)
+        if is_tensor(X):
+            return tensor_module().network(
+                X, self.n_features_in_, type(self).__name__, self.x_mean_, self.hidden_weights_,
+                self.hidden_biases_, self.output_weights_, self.intercept_, self.linear_weights_,
+                self.hidden_activation_)
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
         act = ACTIVATIONS[self.hidden_activation_]
         out = np.empty(X.shape[0])

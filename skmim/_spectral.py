@@ -111,8 +111,10 @@ class SpectralProjector(BaseMultiIndex):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-        y : array-like of shape (n_samples,)
+        X : array-like or torch.Tensor of shape (n_samples, n_features)
+            A torch tensor (any device, with or without gradient) is copied
+            to the host: the standardization and the split run in NumPy.
+        y : array-like or torch.Tensor of shape (n_samples,)
         sample_weight : array-like of shape (n_samples,), default=None
 
         Returns

@@ -482,3 +482,33 @@ def test_html_repr_links_to_the_api_page():
         link = f"{DOCS_URL}/generated/skmim.{cls.__name__}.html"
         assert cls()._get_doc_link() == link
         assert link in cls()._repr_html_()
+
+
+def test_torch_tensors_in_fit_predict_transform(data):
+    torch = pytest.importorskip("torch")
+    _, X, y = data
+    Xt = torch.tensor(X, requires_grad=True)
+    model = small(n_components=2).fit(Xt, torch.tensor(y))
+    reference = small(n_components=2).fit(X, y)
+    np.testing.assert_array_equal(model.subspace_, reference.subspace_)
+    pred, Z = model.predict(Xt), model.transform(Xt)
+    assert isinstance(pred, torch.Tensor) and isinstance(Z, torch.Tensor)
+    assert pred.shape == (len(X),) and Z.shape == (len(X), 2) and not pred.requires_grad
+    np.testing.assert_allclose(pred.numpy(), reference.predict(X), rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(Z.numpy(), reference.transform(X), rtol=1e-10, atol=1e-10)
+    # the tensor's floating dtype is kept; integer tensors are evaluated in float64
+    Z32 = model.transform(Xt.float())
+    assert Z32.dtype == torch.float32
+    np.testing.assert_allclose(Z32.numpy(), Z.numpy(), rtol=1e-4, atol=1e-4)
+    assert model.predict(torch.ones(3, 16, dtype=torch.int64)).dtype == torch.float64
+    for projector in (MultiIndexProjector(n_components=2, width=32, random_state=0),
+                      SpectralProjector(n_components=2)):
+        assert isinstance(projector.fit(Xt, torch.tensor(y)).transform(Xt), torch.Tensor)
+    with pytest.raises(ValueError, match="expecting 16 features"):
+        model.predict(Xt[:, :4])
+    with pytest.raises(ValueError, match="2D tensor"):
+        model.transform(Xt[0])
+    bad = Xt.detach().clone()
+    bad[0, 0] = float("nan")
+    with pytest.raises(ValueError, match="NaN"):
+        model.predict(bad)

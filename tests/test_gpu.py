@@ -59,3 +59,14 @@ def test_gpu_made_pickle_loads_here():
     X, _ = problem.sample(100, random_state=3)
     expected = np.load(FIXTURE.with_suffix(".npy"))
     np.testing.assert_allclose(model.predict(X), expected, rtol=1e-12)
+
+
+@needs_cuda
+def test_cuda_tensors_stay_on_the_device(data):
+    problem, X, y = data
+    Xg, yg = torch.tensor(X, device="cuda"), torch.tensor(y, device="cuda")
+    model = MultiIndexNetRegressor(n_components=2, device="cuda", random_state=0).fit(Xg, yg)
+    pred, Z = model.predict(Xg), model.transform(Xg.float())
+    assert pred.device.type == "cuda" and Z.device.type == "cuda" and Z.dtype == torch.float32
+    np.testing.assert_allclose(pred.cpu().numpy(), model.predict(X), rtol=1e-8, atol=1e-8)
+    np.testing.assert_allclose(Z.cpu().numpy(), model.transform(X), rtol=1e-4, atol=1e-4)

@@ -1,0 +1,55 @@
+"""Torch tensors handed to the estimators.
+
+``fit`` takes them as NumPy (:func:`to_numpy`: the standardization and the
+content-hash split run on the host); ``predict`` and ``transform`` run the
+fitted model where the tensor lives (:func:`project`, :func:`network`), in
+its floating dtype, and return a tensor there: no host round trip.
+"""
+
+import numpy as np
+import torch
+
+from ._network import ACTIVATIONS
+
+
+def to_numpy(a):
+    """A tensor as a NumPy array (detached, on the host); anything else unchanged."""
+    if isinstance(a, torch.Tensor):
+        return a.detach().cpu().numpy()
+    return a
+
+
+def _checked(X, n_features, name):
+    """``X`` detached, floating, 2-D with ``n_features`` columns and finite values."""
+    if X.ndim != 2:
+        raise ValueError(f"Expected a 2D tensor, got a {X.ndim}D tensor of shape "
+                         f"{tuple(X.shape)}: reshape it to (n_samples, n_features).")
+    if X.shape[1] != n_features:
+        raise ValueError(f"X has {X.shape[1]} features, but {name} is expecting "
+                         f"{n_features} features as input.")
+    X = X.detach()
+    if not X.is_floating_point():
+        X = X.to(torch.float64)
+    if not bool(torch.isfinite(X).all()):
+        raise ValueError("Input X contains NaN or infinity.")
+    return X
+
+
+def _on(X, array):
+    return torch.as_tensor(np.asarray(array), dtype=X.dtype, device=X.device)
+
+
+@torch.no_grad()
+def project(X, n_features, name, mean, projection):
+    """``(X - mean) @ projection`` on ``X``'s device and dtype."""
+    X = _checked(X, n_features, name)
+    return (X - _on(X, mean)) @ _on(X, projection)
+
+
+@torch.no_grad()
+def network(X, n_features, name, mean, W, b, a, c, linear, activation):
+    """``act((X - mean) W^T + b) a + c + (X - mean) linear`` on ``X``'s device and dtype."""
+    X = _checked(X, n_features, name)
+    Xc = X - _on(X, mean)
+    hidden = ACTIVATIONS[activation](Xc @ _on(X, W).T + _on(X, b))
+    return hidden @ _on(X, a) + float(c) + Xc @ _on(X, linear)
