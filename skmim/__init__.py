@@ -14,6 +14,9 @@ link_names
     Catalogue of named links.
 metrics
     Subspace distances and neuron alignment.
+inspection
+    Display objects (spectrum, sufficient summary plot, training curves,
+    alignment); ``import skmim.inspection``, which needs matplotlib to plot.
 """
 
 from . import metrics
