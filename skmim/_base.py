@@ -21,10 +21,12 @@ from ._engine import CONFIRM_Z, SOLVERS, STAGE1_LOSSES, count_above_noise, paire
 from ._preprocess import (
     HASH_GRID,
     SHRINKAGE,
-    apply_standardize,
-    fit_standardize,
+    fit_statistics,
     input_weights,
     relative_weights,
+    standardize_rows,
+    standardize_y,
+    standardized_copy,
     stats_from,
     to_input_coordinates,
 )
@@ -239,31 +241,30 @@ class BaseMultiIndex(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             # warm start of "sgd": the pass continues on these samples, as partial_fit
             state = (self.stage1_weights_, self.hidden_biases_, self.history_)
         if state is None:
-            Xs, ys, stats = fit_standardize(X, y, sw, self._whiten_method())
+            stats = fit_statistics(X, y, sw, self._whiten_method())
         else:
             stats = stats_from(self)
-            Xs, ys = apply_standardize(X, y, stats)
             W, b, history = state
             state = (self._standardized_rows(W, stats), b, history)
+        ys = standardize_y(y, stats)
         sw = relative_weights(sw)
-        u = row_uniforms(Xs, ys, seed, grid=HASH_GRID)
-
-        def part(mask):
-            return Xs[mask], ys[mask], sw[mask]
-
-        parts = {"final": None, "stage2": None}
+        u = row_uniforms(X, ys, seed, grid=HASH_GRID,
+                         transform=lambda rows: standardize_rows(rows, stats))
         staged = solver in ("layerwise", "sgd")
         if staged:
             if outer:
                 masks = {"stage 2": upper_fraction(u, sw, 1.0 - self.stage1_fraction)}
                 masks["stage 1"] = ~masks["stage 2"]
+                roles = ("stage 1", "stage 2")
                 what = f"the two-stage split (stage1_fraction={self.stage1_fraction})"
             else:
                 masks = {"stage 1": np.ones(n, dtype=bool)}
+                roles = ("stage 1",)
                 what = "stage 1"
         else:
             valid = upper_fraction(u, sw, self.validation_fraction)
             masks = {"training": ~valid, "validation": valid}
+            roles = ("training", "validation")
             what = f"the validation split (validation_fraction={self.validation_fraction})"
         counts = {name: int(mask.sum()) for name, mask in masks.items()}
         if min(counts.values()) < 1 or any(
@@ -274,20 +275,33 @@ class BaseMultiIndex(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
                 f"too few samples for {what}: n_samples={n} gives {got}; the training "
                 "parts need at least 2 samples and the validation part at least 1."
             )
-        first = masks.get("stage 1", masks.get("training"))
-        k = self._check_n_components(d, int(first.sum()))
+        k = self._check_n_components(d, counts[roles[0]])
         start = None
         if previous is not None and solver != "sgd":
             # the previous directions in the standardized coordinates of these data
             start = self._standardized_rows(previous["projection_"].T, stats).T
             k = start.shape[1]
+        # the one standardized copy of X, its rows grouped by part (in their
+        # order within each part), so that every part is a view of it
+        order = None if len(roles) == 1 else np.concatenate(
+            [np.flatnonzero(masks[role]) for role in roles])
+        Xs = standardized_copy(X, stats, order)
+        if order is not None:
+            ys, sw, u = ys[order], sw[order], u[order]
+        bounds = np.cumsum([0] + [counts[role] for role in roles])
+        view = {role: slice(bounds[i], bounds[i + 1]) for i, role in enumerate(roles)}
+
+        def part(role):
+            return Xs[view[role]], ys[view[role]], sw[view[role]]
+
+        parts = {"final": None, "stage2": None}
         if staged:
-            parts["stage1"] = part(first)
+            parts["stage1"] = part("stage 1")
             if outer:
-                parts["stage2"] = part(masks["stage 2"])
+                parts["stage2"] = part("stage 2")
         else:
-            parts["stage1"] = parts["train"] = part(masks["training"])
-            parts["valid"] = part(masks["validation"])
+            parts["stage1"] = parts["train"] = part("training")
+            parts["valid"] = part("validation")
             parts["all"] = (Xs, ys, sw)
             if outer:
                 parts["final"] = parts["all"]

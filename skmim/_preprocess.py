@@ -19,14 +19,15 @@ Rescaling or shifting a column of ``X`` (or ``y`` affinely) changes the
 standardized data only by rounding, so the model changes only by rounding.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
-from sklearn.covariance import ledoit_wolf, oas
+from sklearn.covariance import ledoit_wolf, oas, shrunk_covariance
 
 from ._engine._stats import sign_flip
 
-# Shrinkage covariance estimators for ``whiten``.
+# Shrinkage covariance estimators for ``whiten`` (fit_statistics computes
+# their intensities from blockwise moments; these are the references).
 SHRINKAGE = {"ledoit_wolf": ledoit_wolf, "oas": oas}
 
 # A column whose weighted standard deviation is below this fraction of its
@@ -53,6 +54,10 @@ class Standardization:
     # the symmetric inverse square root of a shrinkage estimate of the
     # correlation matrix (``whiten``), applied after the scaling; or None
     whitening: np.ndarray = None
+    # columns constant up to rounding (set to zero), and whether y is constant
+    # (None / False on a fitted estimator's statistics: recomputed there)
+    constant: np.ndarray = None
+    y_constant: bool = False
 
 
 def relative_weights(sw):
@@ -66,15 +71,21 @@ def relative_weights(sw):
     return sw / sw.mean()
 
 
-def _location_scale(values, w):
-    """Weighted mean and standard deviation of ``values`` along axis 0 (``w`` sums to 1)."""
-    mean = w @ values
-    centred = values - mean
-    if values.ndim == 1:
-        var = float(w @ (centred * centred))
-    else:
-        var = np.einsum("i,ij,ij->j", w, centred, centred)
-    return mean, np.sqrt(np.maximum(var, 0.0)), centred
+# Rows per block of the passes over ``X`` (statistics, standardization, the
+# stage-split hash): blocks of about this many values (16 MB of float64), so
+# that the temporaries of a pass stay a small fraction of ``X`` whatever its
+# shape. Memory: benchmarks/memory.py.
+BLOCK_VALUES = 2**21
+
+
+def block_rows(n_features):
+    """Rows per block for ``n_features`` columns (at least one)."""
+    return max(1, BLOCK_VALUES // max(int(n_features), 1))
+
+
+def _blocks(n, n_features):
+    step = block_rows(n_features)
+    return [slice(start, min(start + step, n)) for start in range(0, n, step)]
 
 
 def _safe_scale(mean, std):
@@ -83,19 +94,108 @@ def _safe_scale(mean, std):
     return np.where(constant, 1.0, std), constant
 
 
-def shrinkage_whitening(Xs, w, method):
-    """``C^{-1/2}`` for a shrinkage estimate ``C`` of the weighted covariance of ``Xs``.
+def _shrunk_from_moments(gram, n_samples, sum_sq_norms2, method):
+    """The shrinkage covariance of rows ``Z`` from their moments (no copy of ``Z``).
 
-    ``Xs`` is centred (weighted) and ``w`` sums to ``n``. The estimator
-    (``method`` in :data:`SHRINKAGE`, scikit-learn's Ledoit-Wolf or OAS)
-    sees the rows scaled by ``sqrt(w)``, whose second moment is the weighted
-    covariance. Constant columns (all zero) keep a zero row and column.
+    ``gram`` is ``Z^T Z``, ``sum_sq_norms2`` the sum over rows of
+    ``|z_i|^4``. The shrinkage intensities are scikit-learn's (Ledoit-Wolf:
+    ``ledoit_wolf_shrinkage``; OAS: ``oas``, both with ``assume_centered``)
+    written with these sums, which a pass over row blocks accumulates:
+    ``sum(X2.T @ X2)`` is ``sum_i |z_i|^4``. Checked against scikit-learn in
+    the tests. The shrunk matrix is scikit-learn's ``shrunk_covariance``.
     """
-    C, _ = SHRINKAGE[method](Xs * np.sqrt(w)[:, None], assume_centered=True)
+    p = gram.shape[0]
+    emp_cov = gram / n_samples
+    if method == "ledoit_wolf":
+        trace = np.trace(emp_cov)
+        mu = trace / p
+        delta_ = float(np.sum(gram ** 2)) / n_samples ** 2
+        beta = (sum_sq_norms2 / n_samples - delta_) / (p * n_samples)
+        delta = (delta_ - 2.0 * mu * trace + p * mu ** 2) / p
+        beta = min(beta, delta)
+        shrinkage = 0.0 if beta == 0 else beta / delta
+    else:  # "oas"
+        alpha = float(np.mean(emp_cov ** 2))
+        mu = np.trace(emp_cov) / p
+        num = alpha + mu ** 2
+        den = (n_samples + 1) * (alpha - mu ** 2 / p)
+        shrinkage = 1.0 if den == 0 else min(num / den, 1.0)
+    return shrunk_covariance(emp_cov, shrinkage)
+
+
+def _inverse_sqrt(C):
     vals, vecs = np.linalg.eigh(C)
     floor = vals.max() * 1e-12
     inv_sqrt = np.where(vals > floor, 1.0 / np.sqrt(np.maximum(vals, floor)), 0.0)
     return (vecs * inv_sqrt) @ vecs.T
+
+
+def fit_statistics(X, y, sw, whiten=None):
+    """The :class:`Standardization` of ``(X, y)`` under weights ``sw``, in row blocks.
+
+    Column means and standard deviations are weighted; with ``whiten``
+    (``"ledoit_wolf"`` or ``"oas"``) the whitening is ``C^{-1/2}`` for the
+    shrinkage estimate ``C`` (:data:`SHRINKAGE`'s estimator) of the weighted
+    correlation matrix: the estimator sees the standardized rows scaled by
+    ``sqrt(w)`` (``w`` summing to ``n``), whose second moment is the
+    weighted correlation. Constant columns keep a zero row and column. Two
+    passes over ``X``; the temporaries are blocks of :func:`block_rows` rows.
+    """
+    n, d = X.shape
+    w = sw / sw.sum()
+    blocks = _blocks(n, d)
+    x_mean = sum(w[b] @ X[b] for b in blocks)
+    x_var = sum(w[b] @ ((X[b] - x_mean) ** 2) for b in blocks)
+    x_scale, constant = _safe_scale(x_mean, np.sqrt(np.maximum(x_var, 0.0)))
+    y_mean = float(w @ y)
+    y_std = float(np.sqrt(max(float(w @ (y - y_mean) ** 2), 0.0)))
+    y_scale, y_constant = _safe_scale(np.float64(y_mean), np.float64(y_std))
+    stats = Standardization(x_mean=x_mean, x_scale=x_scale, y_mean=y_mean,
+                            y_scale=float(y_scale), whitening=None,
+                            constant=constant, y_constant=bool(y_constant))
+    if whiten is None or d <= 1:
+        return stats
+    root_w = np.sqrt(sw / sw.mean())
+    gram, norms4 = np.zeros((d, d)), 0.0
+    for b in blocks:
+        Z = standardize_rows(X[b], stats) * root_w[b, None]
+        gram += Z.T @ Z
+        norms4 += float(np.sum(np.einsum("ij,ij->i", Z, Z) ** 2))
+    whitening = _inverse_sqrt(_shrunk_from_moments(gram, n, norms4, whiten))
+    whitening[constant] = 0.0
+    whitening[:, constant] = 0.0
+    return replace(stats, whitening=whitening)
+
+
+def standardize_rows(Xb, stats):
+    """Rows of ``X`` standardized (and whitened) with ``stats``: a new array."""
+    Z = (np.asarray(Xb, dtype=np.float64) - stats.x_mean) / stats.x_scale
+    if stats.constant is not None:
+        Z[:, stats.constant] = 0.0
+    if stats.whitening is not None:
+        Z = Z @ stats.whitening
+    return Z
+
+
+def standardize_y(y, stats):
+    """``y`` centred and scaled with ``stats`` (zeros for a constant ``y``)."""
+    y = np.asarray(y, dtype=np.float64)
+    if stats.y_constant:
+        return np.zeros_like(y)
+    return (y - stats.y_mean) / stats.y_scale
+
+
+def standardized_copy(X, stats, rows=None):
+    """``standardize_rows(X[rows])`` built block by block into one new array.
+
+    ``rows`` (an index array, default all rows in order) orders the copy:
+    the only full-size array a fit allocates on the host.
+    """
+    n = X.shape[0] if rows is None else len(rows)
+    out = np.empty((n, X.shape[1]))
+    for b in _blocks(n, X.shape[1]):
+        out[b] = standardize_rows(X[b] if rows is None else X[rows[b]], stats)
+    return out
 
 
 def fit_standardize(X, y, sw, whiten=None):
@@ -108,40 +208,15 @@ def fit_standardize(X, y, sw, whiten=None):
     sw : ndarray of shape (n_samples,), positive
     whiten : {None, "ledoit_wolf", "oas"}
         Also decorrelate the columns with a shrinkage estimate of their
-        correlation matrix (:func:`shrinkage_whitening`).
+        correlation matrix (:func:`fit_statistics`).
 
     Returns
     -------
     Xs, ys : new (writable) float64 arrays
     stats : Standardization
     """
-    w = sw / sw.sum()
-    x_mean, x_std, Xs = _location_scale(X, w)
-    x_scale, constant = _safe_scale(x_mean, x_std)
-    Xs /= x_scale
-    Xs[:, constant] = 0.0
-    y_mean, y_std, ys = _location_scale(y, w)
-    y_scale, y_constant = _safe_scale(np.float64(y_mean), np.float64(y_std))
-    y_scale = float(y_scale)
-    ys = np.zeros_like(ys) if y_constant else ys / y_scale
-    whitening = None
-    if whiten is not None and X.shape[1] > 1:
-        whitening = shrinkage_whitening(Xs, sw / sw.mean(), whiten)
-        whitening[constant] = 0.0
-        whitening[:, constant] = 0.0
-        Xs = Xs @ whitening
-    stats = Standardization(x_mean=x_mean, x_scale=x_scale, y_mean=float(y_mean),
-                            y_scale=y_scale, whitening=whitening)
-    return Xs, np.ascontiguousarray(ys), stats
-
-
-def apply_standardize(X, y, stats):
-    """Standardize new ``(X, y)`` with fixed statistics (``partial_fit``)."""
-    Xs = (X - stats.x_mean) / stats.x_scale
-    if stats.whitening is not None:
-        Xs = Xs @ stats.whitening
-    ys = (np.asarray(y, dtype=np.float64) - stats.y_mean) / stats.y_scale
-    return Xs, ys
+    stats = fit_statistics(X, y, sw, whiten)
+    return standardized_copy(X, stats), standardize_y(y, stats), stats
 
 
 def stats_from(estimator):

@@ -10,6 +10,7 @@ requested proportions (of the total weight).
 import numpy as np
 
 from ._engine._stats import weighted_quantile
+from ._preprocess import BLOCK_VALUES
 
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
@@ -24,11 +25,14 @@ def _mix(h):
     return h ^ (h >> np.uint64(31))
 
 
-def row_uniforms(X, y, seed, chunk=65536, grid=None):
+def row_uniforms(X, y, seed, grid=None, transform=None):
     """A number in [0, 1) per row of ``(X, y)``, a seeded hash of its values.
 
     With ``grid``, the hash is of ``floor(grid * value)`` instead of the value
-    (for standardized data: rows equal up to rounding hash alike).
+    (for standardized data: rows equal up to rounding hash alike). With
+    ``transform``, of ``transform(rows)`` (e.g. the standardization), applied
+    block by block: the hash works in blocks of about ``BLOCK_VALUES``
+    values, so its temporaries stay small whatever the size of ``X``.
     """
 
     def cells(a):
@@ -40,9 +44,13 @@ def row_uniforms(X, y, seed, chunk=65536, grid=None):
     mult = rng.randint(1, 2**62, size=d + 1, dtype=np.int64).astype(np.uint64) * np.uint64(2) + np.uint64(1)
     out = np.empty(n)
     y = cells(y) + 0.0  # -0.0 -> 0.0
+    chunk = max(1, BLOCK_VALUES // max(d, 1))
     with np.errstate(over="ignore"):
         for start in range(0, n, chunk):
-            Xb = (cells(X[start:start + chunk]) + 0.0).view(np.uint64)
+            rows = X[start:start + chunk]
+            if transform is not None:
+                rows = transform(rows)
+            Xb = (cells(rows) + 0.0).view(np.uint64)
             h = _mix(Xb * mult[:d]).sum(axis=1, dtype=np.uint64)
             h = _mix(h + _mix(y[start:start + chunk].view(np.uint64) * mult[d]))
             out[start:start + chunk] = (h >> np.uint64(11)).astype(np.float64) / float(2**53)

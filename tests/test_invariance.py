@@ -184,5 +184,35 @@ def test_read_only_inputs_raise_no_torch_warning(data):
         a.flags.writeable = False
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        MultiIndexNetRegressor(n_components=2, width=32, max_iter=10, random_state=0).fit(
+        MultiIndexNetRegressor(n_components=2, width=32, random_state=0).fit(
             X, y, sample_weight=w)
+
+
+def test_blockwise_statistics_match_scikit_learn_and_one_pass():
+    """The row-block statistics equal the in-memory ones: scikit-learn's shrinkage
+    estimators on the whole array, and one standardization of all rows."""
+    from sklearn.covariance import ledoit_wolf, oas
+
+    import skmim._preprocess as pre
+
+    rng = np.random.RandomState(0)
+    X = rng.randn(3000, 12) @ rng.randn(12, 12) * rng.uniform(0.1, 10, 12) + 5.0
+    y, w = rng.randn(3000), rng.uniform(0.5, 2.0, 3000)
+    for method, reference in (("ledoit_wolf", ledoit_wolf), ("oas", oas)):
+        stats = pre.fit_statistics(X, y, w, method)
+        ws = w / w.sum()
+        Z = (X - stats.x_mean) / stats.x_scale * np.sqrt(w / w.mean())[:, None]
+        C, _ = reference(Z, assume_centered=True)
+        np.testing.assert_allclose(stats.whitening @ C @ stats.whitening, np.eye(12),
+                                   atol=1e-9)
+        np.testing.assert_allclose(stats.x_mean, ws @ X, rtol=1e-12)
+        # blocks of a few rows give the same standardized copy and statistics
+        old = pre.BLOCK_VALUES
+        try:
+            pre.BLOCK_VALUES = 50
+            small = pre.fit_statistics(X, y, w, method)
+            copy = pre.standardized_copy(X, small)
+        finally:
+            pre.BLOCK_VALUES = old
+        np.testing.assert_allclose(small.whitening, stats.whitening, rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(copy, pre.standardize_rows(X, stats), rtol=1e-9, atol=1e-9)

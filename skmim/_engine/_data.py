@@ -9,6 +9,17 @@ accumulated chunk by chunk: memory on the device is bounded by
 import numpy as np
 import torch
 
+# Resident samples are served in blocks of about this many values per row
+# block of X (16 MB of float64): every pass of the engine is a sum over
+# blocks, and its temporaries (features of width m, products with X) stay a
+# small fraction of X. Memory: benchmarks/memory.py.
+BLOCK_VALUES = 2**21
+
+
+def block_rows(n_features, minimum=1024):
+    """Rows per block for ``n_features`` columns (at least ``minimum``)."""
+    return max(minimum, BLOCK_VALUES // max(int(n_features), 256))
+
 
 class Samples:
     """Rows ``(X, y, w)`` held on the host and served to ``device`` in chunks.
@@ -37,6 +48,11 @@ class Samples:
             self.batch_size = max(self.n_samples, 1)
             self._resident = tuple(self._to_device(a) for a in (X, y, w))
             self._host = None
+            # resident rows are still served in blocks (views, no copy), so that
+            # per-chunk temporaries (features, Gram products) stay small; a
+            # batch_size given (an SGD mini-batch) is served as it is
+            self._block = (block_rows(self.n_features) if batch_size is None
+                           else self.batch_size)
         else:
             self.batch_size = int(batch_size)
             self._resident = None
@@ -49,7 +65,13 @@ class Samples:
     def __iter__(self):
         """Yield ``(X_chunk, y_chunk, w_chunk)`` tensors on the device."""
         if self._resident is not None:
-            yield self._resident
+            if self._block >= self.n_samples:
+                yield self._resident
+                return
+            X, y, w = self._resident
+            for start in range(0, self.n_samples, self._block):
+                stop = start + self._block
+                yield X[start:stop], y[start:stop], w[start:stop]
             return
         X, y, w = self._host
         for start in range(0, self.n_samples, self.batch_size):
