@@ -51,10 +51,13 @@ problem in general.)
 
 Run ``python examples/plot_grassmann_plateaus.py`` (one to three minutes on 2
 CPU cores); ``--full`` uses ``d`` up to 256, more seeds and more starts (tens of
-minutes); ``--out PATH`` chooses where the figure is saved (default
-``examples/figures/grassmann_plateaus.png``). With ``SKMIM_DOCS_QUICK=1`` (set
+minutes); ``--out PATH`` chooses where the figures are saved (default
+``examples/figures/grassmann_plateaus.png``; the figures are saved as
+``grassmann_plateaus_<name>.png`` beside it). With ``SKMIM_DOCS_QUICK=1`` (set
 by the documentation build) the sizes shrink.
 """
+
+# sphinx_gallery_thumbnail_number = 1
 
 # %%
 # Settings
@@ -82,7 +85,7 @@ torch.set_num_threads(1)
 
 parser = argparse.ArgumentParser(description="Grassmannian plateaus and the planted problem.")
 parser.add_argument("--full", action="store_true", help="larger settings (several minutes)")
-parser.add_argument("--out", default=None, help="where to save the figure")
+parser.add_argument("--out", default=None, help="where to save the figures")
 args, _ = parser.parse_known_args()
 QUICK = os.environ.get("SKMIM_DOCS_QUICK", "0") not in ("", "0")
 
@@ -219,53 +222,62 @@ print("v1 . u1 at the end of the planted runs:", np.round(signs, 2))
 # %%
 # Plot
 # ----
-fig, axes = plt.subplots(1, 4, figsize=(18, 4))
+# One figure per panel; the first (the plateaus) is the gallery thumbnail.
+fig_loss, ax_loss = plt.subplots(figsize=(6, 4.2))
+fig_rot, ax_rot = plt.subplots(figsize=(6, 4.2))
+fig_esc, ax_esc = plt.subplots(figsize=(6, 4.2))
 for k, d in enumerate(dims):
     color = f"C{k}"
     shown = next((i for i, r in enumerate(runs[d]) if r[3] is not None), 0)
     for i, (flow_time, loss, rotation, escape, end, _) in enumerate(runs[d]):
         label = f"d = {d}" if i == 0 else None
-        axes[0].plot(flow_time, loss, color=color, lw=1, alpha=0.8, label=label)
+        ax_loss.plot(flow_time, loss, color=color, lw=1, alpha=0.8, label=label)
         if i == shown:
-            axes[1].plot(flow_time, np.maximum(rotation, 1e-12), color=color, lw=1,
-                         label=f"d = {d}")
+            ax_rot.plot(flow_time, np.maximum(rotation, 1e-12), color=color, lw=1,
+                        label=f"d = {d}")
         if escape is None:
-            axes[2].plot(d, end, "^", color=color, ms=9, mfc="none")
+            ax_esc.plot(d, end, "^", color=color, ms=9, mfc="none")
         else:
-            axes[2].plot(d, escape, "o", color=color, ms=6, alpha=0.7)
+            ax_esc.plot(d, escape, "o", color=color, ms=6, alpha=0.7)
 # a run stopped on the plateau counts with its stopping time: a lower bound
 medians = [np.median([r[4] if r[3] is None else r[3] for r in runs[d]]) for d in dims]
-axes[2].plot(dims, medians, "k-", lw=1.5, label="median")
-axes[2].plot(dims, medians[0] * np.asarray(dims) / dims[0], "k:", lw=1, label="slope 1")
-axes[0].set(xscale="log", yscale="log", xlabel="flow time (sum of step sizes)",
+ax_esc.plot(dims, medians, "k-", lw=1.5, label="median")
+ax_esc.plot(dims, medians[0] * np.asarray(dims) / dims[0], "k:", lw=1, label="slope 1")
+ax_loss.set(xscale="log", yscale="log", xlabel="flow time (sum of step sizes)",
             ylabel="training MSE / Var(y)", title='solver="grassmann", y = z1 + h2(z2)')
-axes[0].legend(fontsize=8)
-axes[1].set(xscale="log", yscale="log", xlabel="flow time (sum of step sizes)",
-            ylabel="1 - min overlap singular value", title="rotation per step (one run per d)")
-axes[1].legend(fontsize=8)
-for ax in axes[:2]:
+ax_loss.legend(fontsize=8)
+ax_rot.set(xscale="log", yscale="log", xlabel="flow time (sum of step sizes)",
+           ylabel="1 - min overlap singular value", title="rotation per step (one run per d)")
+ax_rot.legend(fontsize=8)
+for ax in (ax_loss, ax_rot):
     ax.xaxis.set_minor_formatter(NullFormatter())
-axes[2].set(xscale="log", yscale="log", xlabel="d", ylabel="flow time leaving the plateau",
-            title="escape time (triangles: stopped on the plateau)")
-axes[2].set_xticks(list(dims))
-axes[2].set_xticklabels([str(d) for d in dims])
-axes[2].minorticks_off()
-axes[2].legend(fontsize=8)
+ax_esc.set(xscale="log", yscale="log", xlabel="d", ylabel="flow time leaving the plateau",
+           title="escape time (triangles: stopped on the plateau)")
+ax_esc.set_xticks(list(dims))
+ax_esc.set_xticklabels([str(d) for d in dims])
+ax_esc.minorticks_off()
+ax_esc.legend(fontsize=8)
+
+fig_planted, ax = plt.subplots(figsize=(6, 4.2))
 steps = np.arange(1, planted_steps + 1)
 for i in range(n_starts):
-    axes[3].plot(steps, planted_curves[i], color="C3", lw=1, alpha=0.7,
-                 label=f"true link fixed ({stuck_planted}/{n_starts} stuck)" if i == 0 else None)
-    axes[3].plot(steps, refit_curves[i], color="C0", lw=1, alpha=0.7,
-                 label=f"link refitted ({stuck_refit}/{n_starts} stuck)" if i == 0 else None)
-axes[3].set(yscale="log", xlabel="step", ylabel="training MSE / Var(y)",
-            title=f"planted: 2 h2(z1) + h3(z1) + z2, d = {planted_d}")
-axes[3].legend(fontsize=8)
-fig.tight_layout()
+    ax.plot(steps, planted_curves[i], color="C3", lw=1, alpha=0.7,
+            label=f"true link fixed ({stuck_planted}/{n_starts} stuck)" if i == 0 else None)
+    ax.plot(steps, refit_curves[i], color="C0", lw=1, alpha=0.7,
+            label=f"link refitted ({stuck_refit}/{n_starts} stuck)" if i == 0 else None)
+ax.set(yscale="log", xlabel="step", ylabel="training MSE / Var(y)",
+       title=f"planted: 2 h2(z1) + h3(z1) + z2, d = {planted_d}")
+ax.legend(fontsize=8)
+figures = {"loss": fig_loss, "rotation": fig_rot, "escape": fig_esc, "planted": fig_planted}
+for fig in figures.values():
+    fig.tight_layout()
 
 if args.out or "sphinx_gallery" not in sys.modules:
     out = Path(args.out) if args.out else (
         Path(sys.argv[0]).resolve().parent / "figures" / "grassmann_plateaus.png")
     out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
-    print(f"saved {out}")
+    for name, fig in figures.items():
+        path = out.with_name(f"{out.stem}_{name}{out.suffix or '.png'}")
+        fig.savefig(path, dpi=110)
+        print(f"saved {path}")
 print(f"total time {time.perf_counter() - t_start:.0f} s")

@@ -29,10 +29,13 @@ The vertical marks are the value ``n_steps="auto"`` picks at each ``d``.
 
 Run ``python examples/plot_layerwise_steps.py`` (under a minute on 2 CPU
 cores); ``--full`` uses four dimensions, five seeds and up to 12 steps
-(several minutes); ``--out PATH`` chooses where the figure is saved (default
-``examples/figures/layerwise_steps.png``). With ``SKMIM_DOCS_QUICK=1`` (set by
+(several minutes); ``--out PATH`` chooses where the figures are saved (default
+``examples/figures/layerwise_steps.png``; the figures are saved as
+``layerwise_steps_<name>.png`` beside it). With ``SKMIM_DOCS_QUICK=1`` (set by
 the documentation build) the sizes shrink.
 """
+
+# sphinx_gallery_thumbnail_number = 3
 
 # %%
 # Settings
@@ -57,7 +60,7 @@ torch.set_num_threads(1)  # small problems: one thread is fastest on a 2-core ma
 
 parser = argparse.ArgumentParser(description="Effect of the number of stage-1 steps.")
 parser.add_argument("--full", action="store_true", help="larger settings (several minutes)")
-parser.add_argument("--out", default=None, help="where to save the figure")
+parser.add_argument("--out", default=None, help="where to save the figures")
 args, _ = parser.parse_known_args()
 QUICK = os.environ.get("SKMIM_DOCS_QUICK", "0") not in ("", "0")
 
@@ -105,7 +108,9 @@ for d in dims:
 # %%
 # Plot
 # ----
-fig, axes = plt.subplots(1, 3, figsize=(14, 4))
+# One figure per panel; the last (the stage-2 test error) is the gallery thumbnail.
+panels = ("alignment", "readoff", "test_error")
+figs, axes = zip(*(plt.subplots(figsize=(6, 4.2)) for _ in panels))
 for k, d in enumerate(dims):
     mean, auto = results[d]
     color = f"C{k}"
@@ -124,14 +129,17 @@ axes[2].set(xlabel="stage-1 steps $T_1$",
 for ax in axes:
     ax.set_xticks(steps)
     ax.legend()
-fig.suptitle(f"layer-wise network on h2(z1) + h2(z2), n = {ratio} d "
-             "(dashed: n_steps='auto')")
-fig.tight_layout()
+for fig in figs:
+    fig.suptitle(f"layer-wise network on h2(z1) + h2(z2), n = {ratio} d "
+                 "(dashed: n_steps='auto')", fontsize=10)
+    fig.tight_layout()
 
 if args.out or "sphinx_gallery" not in sys.modules:
     out = Path(args.out) if args.out else (
         Path(sys.argv[0]).resolve().parent / "figures" / "layerwise_steps.png")
     out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
-    print(f"saved {out}")
+    for name, fig in zip(panels, figs):
+        path = out.with_name(f"{out.stem}_{name}{out.suffix or '.png'}")
+        fig.savefig(path, dpi=110)
+        print(f"saved {path}")
 print(f"total time {time.perf_counter() - t_start:.0f} s")

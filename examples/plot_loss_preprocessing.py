@@ -45,6 +45,8 @@ where the figure is saved (default ``examples/figures/loss_preprocessing.png``).
 With ``SKMIM_DOCS_QUICK=1`` (set by the documentation build) the sizes shrink.
 """
 
+# sphinx_gallery_thumbnail_number = 1
+
 # %%
 # Settings
 # --------
@@ -119,7 +121,7 @@ print(f"d={d}, n={ratio * d}: {n_warned} fits warned that no direction is above 
 # %%
 # Plot
 # ----
-fig, ax = plt.subplots(figsize=(10, 4.2))
+fig, ax = plt.subplots(figsize=(6.4, 4.2))
 width = 0.26
 x = np.arange(len(links))
 for b, loss in enumerate(losses):

@@ -29,6 +29,8 @@ Run ``python examples/plot_neurons_2d.py`` (a few seconds on 2 CPU cores);
 (set by the documentation build) the sizes shrink.
 """
 
+# sphinx_gallery_thumbnail_number = 2
+
 # %%
 # Settings
 # --------
@@ -100,20 +102,36 @@ for name, strengths in (("isotropic", (1.0, 1.0)), ("anisotropic", (1.0, 0.75)))
 # %%
 # Plot
 # ----
-fig, axes = plt.subplots(2, 1 + len(step_counts), figsize=(4 * (1 + len(step_counts)), 8.4))
 circle = np.linspace(0, 2 * np.pi, 200)
+
+
+def draw_neurons(ax, P, color, title):
+    """Scatter the in-plane coordinates P of the neurons, with the unit circle."""
+    ax.plot(np.cos(circle), np.sin(circle), color="gray", lw=0.8)
+    ax.scatter(P[:, 0], P[:, 1], s=6, alpha=0.6, color=color)
+    ax.axhline(0, color="gray", lw=0.5)
+    ax.axvline(0, color="gray", lw=0.5)
+    ax.set(xlim=(-1.1, 1.1), ylim=(-1.1, 1.1), aspect="equal", xlabel="u1 . w", title=title)
+
+
+fig, axes = plt.subplots(2, 1 + len(step_counts), figsize=(4 * (1 + len(step_counts)), 8.4))
 for r, (strengths, panels) in enumerate(rows.values()):
     for c, (title, P) in enumerate(panels):
-        ax = axes[r, c]
-        ax.plot(np.cos(circle), np.sin(circle), color="gray", lw=0.8)
-        ax.scatter(P[:, 0], P[:, 1], s=6, alpha=0.6, color=f"C{r}")
-        ax.axhline(0, color="gray", lw=0.5)
-        ax.axvline(0, color="gray", lw=0.5)
-        ax.set(xlim=(-1.1, 1.1), ylim=(-1.1, 1.1), aspect="equal", xlabel="u1 . w",
-               ylabel=f"strengths={strengths}\nu2 . w" if c == 0 else None, title=title)
+        draw_neurons(axes[r, c], P, f"C{r}", title)
+    axes[r, 0].set_ylabel(f"strengths={strengths}\nu2 . w")
 fig.suptitle(f"stage-1 neurons projected on the hidden plane: y = h2(z1) + h2(z2), "
              f"d = {d}, n = {ratio} d, width = {width}")
 fig.tight_layout()
+
+# %%
+# The anisotropic problem after 3 steps on its own: the neurons are close to
+# the unit circle and gather towards ``+-u1``.
+strengths, panels = rows["anisotropic"]
+title, P = panels[1 + step_counts.index(3)]
+fig_single, ax = plt.subplots(figsize=(6, 4.2))
+draw_neurons(ax, P, "C1", f"stage-1 neurons, strengths={strengths}\n{title}, d = {d}")
+ax.set_ylabel("u2 . w")
+fig_single.tight_layout()
 
 if args.out or "sphinx_gallery" not in sys.modules:
     out = Path(args.out) if args.out else (

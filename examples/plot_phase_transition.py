@@ -21,7 +21,7 @@ This example draws ``y = h2(z1) + h2(z2) + noise`` at ``d = 64`` for several
 * :class:`skmim.SpectralProjector`, the explicit top eigenvectors of
   ``E_n[T(y) x x^T]`` on all the samples.
 
-All three use the Huber preprocessing. The right panel shows the test error
+All three use the Huber preprocessing. The second figure shows the test error
 of the two regressors. Where the spectral start is better than random, the
 refinement drives the subspace error far below it: once the link is
 estimated, the samples are used by a likelihood-like fit instead of a
@@ -29,10 +29,13 @@ second moment.
 
 Run ``python examples/plot_phase_transition.py`` (well under a minute on 2
 CPU cores); ``--full`` uses ``d = 128``, more ratios and five seeds;
-``--out PATH`` chooses where the figure is saved (default
-``examples/figures/phase_transition.png``). With ``SKMIM_DOCS_QUICK=1`` (set
+``--out PATH`` chooses where the figures are saved (default
+``examples/figures/phase_transition.png``; the figures are saved as
+``phase_transition_<name>.png`` beside it). With ``SKMIM_DOCS_QUICK=1`` (set
 by the documentation build) the sizes shrink.
 """
+
+# sphinx_gallery_thumbnail_number = 1
 
 # %%
 # Settings
@@ -63,7 +66,7 @@ torch.set_num_threads(1)
 
 parser = argparse.ArgumentParser(description="Subspace distance against n / d.")
 parser.add_argument("--full", action="store_true", help="larger settings (minutes)")
-parser.add_argument("--out", default=None, help="where to save the figure")
+parser.add_argument("--out", default=None, help="where to save the figures")
 args, _ = parser.parse_known_args()
 QUICK = os.environ.get("SKMIM_DOCS_QUICK", "0") not in ("", "0")
 
@@ -108,7 +111,9 @@ for i, ratio in enumerate(ratios):
 # ----
 labels = {"layerwise": 'solver="layerwise"', "refined": 'solver="refined"',
           "spectral": "SpectralProjector"}
-fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
+# One figure per panel; the first (the subspace distance) is the gallery thumbnail.
+panels = ("subspace", "prediction")
+figs, axes = zip(*(plt.subplots(figsize=(6, 4.2)) for _ in panels))
 for m, name in enumerate(methods):
     mean = dist[m].mean(axis=1)
     axes[0].plot(ratios, mean, "o-", color=f"C{m}", label=labels[name])
@@ -128,13 +133,16 @@ for ax in axes:
     ax.set_xticklabels([str(r) for r in ratios])
     ax.minorticks_off()
     ax.legend(fontsize=8)
-fig.suptitle("y = h2(z1) + h2(z2) + noise, Huber preprocessing")
-fig.tight_layout()
+for fig in figs:
+    fig.suptitle("y = h2(z1) + h2(z2) + noise, Huber preprocessing", fontsize=10)
+    fig.tight_layout()
 
 if args.out or "sphinx_gallery" not in sys.modules:
     out = Path(args.out) if args.out else (
         Path(sys.argv[0]).resolve().parent / "figures" / "phase_transition.png")
     out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
-    print(f"saved {out}")
+    for name, fig in zip(panels, figs):
+        path = out.with_name(f"{out.stem}_{name}{out.suffix or '.png'}")
+        fig.savefig(path, dpi=110)
+        print(f"saved {path}")
 print(f"total time {time.perf_counter() - t_start:.0f} s")

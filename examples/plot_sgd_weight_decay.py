@@ -19,6 +19,8 @@ Run ``python examples/plot_sgd_weight_decay.py`` (about a minute on 2 CPU
 cores); ``--full`` uses more sample sizes and seeds.
 """
 
+# sphinx_gallery_thumbnail_number = 2
+
 # %%
 import argparse
 import os
@@ -37,8 +39,9 @@ from skmim.metrics import subspace_distance  # noqa: E402
 torch.set_num_threads(1)
 parser = argparse.ArgumentParser()
 parser.add_argument("--full", action="store_true")
-parser.add_argument("--out", default=None, help="where to save the figure "
-                    "(default: examples/figures/sgd_weight_decay.png)")
+parser.add_argument("--out", default=None, help="where to save the figures "
+                    "(default: examples/figures/sgd_weight_decay.png; the figures are "
+                    "saved as <stem>_<name>.png beside it)")
 args, _ = parser.parse_known_args(sys.argv[1:] if __name__ == "__main__" else [])
 quick = os.environ.get("SKMIM_DOCS_QUICK") == "1"
 
@@ -88,7 +91,9 @@ for link in ("tanh", "h1+h2"):
 
 # %%
 # Figure
-fig, axes = plt.subplots(1, 4, figsize=(17, 4))
+# One figure per panel; the second (the trained neurons) is the gallery thumbnail.
+panels = ("before", "after", "mass_outside", "test_error")
+figs, axes = zip(*(plt.subplots(figsize=(6, 4.2)) for _ in panels))
 ax = axes[0]
 ax.scatter(initial[:, 0], initial[:, 1], s=4, alpha=0.5)
 ax.set_title("neurons before training (d = 2)")
@@ -97,7 +102,7 @@ ax.set(xlim=(-lim, lim), ylim=(-lim, lim), aspect="equal")
 ax = axes[1]
 ax.scatter(trained[:, 0], trained[:, 1], s=4, alpha=0.5, color="C1")
 ax.plot([-lim * u[0], lim * u[0]], [-lim * u[1], lim * u[1]], "k--", lw=1, label="u")
-ax.set_title("after one SGD pass with weight decay")
+ax.set_title("after one SGD pass with weight decay (d = 2)")
 ax.set(xlim=(-lim, lim), ylim=(-lim, lim), aspect="equal")
 ax.legend()
 for link, rows in curves.items():
@@ -115,11 +120,15 @@ for ax in axes[2:]:
     ax.minorticks_off()
 axes[2].legend()
 axes[3].legend(fontsize=8)
-fig.tight_layout()
-# under sphinx-gallery the figure is captured by the gallery; saved otherwise
+for fig in figs:
+    fig.tight_layout()
+# under sphinx-gallery the figures are captured by the gallery; saved otherwise
 if args.out or "sphinx_gallery" not in sys.modules:
     out = args.out or os.path.join(os.path.dirname(os.path.abspath(__file__)), "figures",
                                    "sgd_weight_decay.png")
-    os.makedirs(os.path.dirname(out), exist_ok=True)
-    fig.savefig(out, dpi=110)
-    print("saved", out)
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    root, ext = os.path.splitext(out)
+    for name, fig in zip(panels, figs):
+        path = f"{root}_{name}{ext or '.png'}"
+        fig.savefig(path, dpi=110)
+        print("saved", path)
