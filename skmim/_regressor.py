@@ -567,11 +567,13 @@ class MultiIndexNetRegressor(RegressorMixin, BaseMultiIndex):
     def partial_fit(self, X, y, sample_weight=None):
         """Continue the online SGD pass on new samples (``solver="sgd"`` only).
 
-        The first call initializes the network (and fixes ``x_mean_`` to the
-        mean of its samples); each call runs SGD over the stage-1 part of the
-        new samples, then refits the outer layer on their stage-2 part. This
-        is what lets dask-ml's ``Incremental`` stream data that do not fit in
-        memory.
+        The first call initializes the network (and fixes the
+        standardization, ``x_mean_``, ``x_scale_``, to that of its samples);
+        each call runs SGD over the stage-1 part of the new samples, then
+        refits the outer layer on their stage-2 part only. The first layer is
+        therefore a stream (dask-ml's ``Incremental`` can feed it block by
+        block), but the outer layer sees only the latest block: with small
+        blocks it is poor (see the user guide's "Large data" page).
 
         Parameters
         ----------
