@@ -82,16 +82,22 @@ def test_fitted_state_is_plain_numpy(data):
         assert "torch" not in type(value).__module__, name
 
 
-def test_pickle_loads_in_process_without_cuda(data, tmp_path):
+def _pickled(data, tmp_path):
+    """A fitted model, and the paths of its pickle and of 50 rows of ``X``."""
     _, X, y = data
     model = small(n_components=2).fit(X, y)
     path = tmp_path / "model.pkl"
     path.write_bytes(pickle.dumps(model))
     np.save(tmp_path / "X.npy", X[:50])
+    return model, X, str(path), str(tmp_path / "X.npy")
+
+
+def test_pickle_loads_in_process_without_cuda(data, tmp_path):
+    model, X, path, rows = _pickled(data, tmp_path)
     code = (
         "import pickle, numpy as np, sys;"
-        f"m = pickle.load(open({str(path)!r}, 'rb'));"
-        f"print(repr(m.predict(np.load({str(tmp_path / 'X.npy')!r})).tolist()))"
+        f"m = pickle.load(open({path!r}, 'rb'));"
+        f"print(repr(m.predict(np.load({rows!r})).tolist()))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          env={"CUDA_VISIBLE_DEVICES": "", "PATH": "/usr/bin:/bin"}, check=True)
@@ -100,11 +106,7 @@ def test_pickle_loads_in_process_without_cuda(data, tmp_path):
 
 def test_import_predict_transform_never_import_torch(data, tmp_path):
     """``import skmim``, unpickling, predict and transform are NumPy: torch is blocked."""
-    _, X, y = data
-    model = small(n_components=2).fit(X, y)
-    path = tmp_path / "model.pkl"
-    path.write_bytes(pickle.dumps(model))
-    np.save(tmp_path / "X.npy", X[:50])
+    model, X, path, rows = _pickled(data, tmp_path)
     code = (
         # any `import torch` raises
         "import sys\n"
@@ -113,8 +115,8 @@ def test_import_predict_transform_never_import_torch(data, tmp_path):
         "        if name.split('.')[0] == 'torch': raise ImportError('torch is blocked')\n"
         "sys.meta_path.insert(0, Block())\n"
         "import pickle, numpy as np, skmim, skmim.metrics\n"
-        f"m = pickle.load(open({str(path)!r}, 'rb'))\n"
-        f"X = np.load({str(tmp_path / 'X.npy')!r})\n"
+        f"m = pickle.load(open({path!r}, 'rb'))\n"
+        f"X = np.load({rows!r})\n"
         "p, z = m.predict(X), m.transform(X)\n"
         "skmim.GaussianMultiIndex(8, 'h2+h2', random_state=0).sample(10, random_state=0)\n"
         "assert 'torch' not in sys.modules\n"
