@@ -237,7 +237,8 @@ class MultiIndexNetRegressor(RegressorMixin, BaseMultiIndex):
         size; lower it when ``n_components`` is large).
     max_iter : int, default=200
         Maximum number of refinement steps. A refinement that reaches it before
-        its stopping rule fires raises a
+        its stopping rule fires, while its held-out loss still falls by more
+        than 1e-4 (relative) per step, raises a
         :class:`~sklearn.exceptions.ConvergenceWarning` (``warm_start=True``
         continues it).
     n_iter_no_change : int, default=15
