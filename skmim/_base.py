@@ -68,6 +68,7 @@ STAGE1_CONSTRAINTS = {
     "sgd_weight_decay": [Interval(numbers.Real, 0, None, closed="left")],
     "sgd_batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
     "whiten": ["boolean", StrOptions(set(SHRINKAGE))],
+    "n_threads": [Interval(numbers.Integral, 1, None, closed="left"), StrOptions({"auto"}), None],
     "warm_start": ["boolean"],
     "random_state": ["random_state"],
     "verbose": ["verbose"],
@@ -391,6 +392,7 @@ class BaseMultiIndex(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             state=state,
             start=start,
             start_loss=None if previous is None else previous["loss_"],
+            n_threads=self.n_threads,
         )
 
     def _warm_previous(self, n_features):

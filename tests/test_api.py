@@ -514,3 +514,27 @@ def test_torch_tensors_in_fit_predict_transform(data):
     bad[0, 0] = float("nan")
     with pytest.raises(ValueError, match="NaN"):
         model.predict(bad)
+
+
+def test_n_threads_sets_torch_threads_during_fit_and_restores(data, monkeypatch):
+    torch = pytest.importorskip("torch")
+    import skmim._engine._api as api
+
+    _, X, y = data
+    seen = []
+    real = api._fit_network
+
+    def spy(*args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(api, "_fit_network", spy)
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        small(n_components=2, n_threads=1).fit(X, y)
+        small(n_components=2).fit(X, y)  # "auto": a small pass takes one thread
+        small(n_components=2, n_threads=None).fit(X, y)
+        assert seen == [1, 1, 2] and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)

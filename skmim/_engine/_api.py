@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from ._data import Samples, back_project, project
-from ._device import resolve_device, resolve_dtype
+from ._device import resolve_device, resolve_dtype, torch_threads
 from ._grassmann import GrassmannDescent, huber_gains, link_heldout_losses, ordered_by_link
 from ._layerwise import (
     DENSE_MAX_FEATURES,
@@ -196,13 +196,21 @@ def fit_network(parts, **kwargs):
 
     Numerical failures of torch (an eigendecomposition that does not
     converge) and non-finite results become a ``ValueError`` that names
-    them; no torch warning reaches the caller.
+    them; no torch warning reaches the caller. ``n_threads`` (see
+    :func:`._device.torch_threads`) sets the torch CPU threads for the fit.
     """
     with warnings.catch_warnings():
         # read-only NumPy inputs (a pandas 3 Series) are copied on their way to the device
         warnings.filterwarnings("ignore", message=".*non-writable.*", category=UserWarning)
+        if parts.get("all") is not None:
+            n, d = parts["all"][0].shape
+        else:
+            d = parts["stage1"][0].shape[1]
+            n = sum(parts[key][0].shape[0] for key in ("stage1", "stage2")
+                    if parts.get(key) is not None)
         try:
-            fit = _fit_network(parts, **kwargs)
+            with torch_threads(kwargs.pop("n_threads", None), n, d):
+                fit = _fit_network(parts, **kwargs)
         except torch.linalg.LinAlgError as exc:
             raise ValueError(
                 f"training failed numerically ({exc}). The data are standardized before "

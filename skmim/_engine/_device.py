@@ -1,5 +1,7 @@
 """Device and dtype resolution for the torch engine."""
 
+import contextlib
+
 import torch
 
 _DTYPES = {
@@ -73,3 +75,38 @@ def resolve_dtype(dtype, device):
     if device.type == "mps" and out == torch.float64:
         raise ValueError("dtype='float64' is not supported on MPS; use 'float32'.")
     return out
+
+
+# n_threads="auto": one torch thread below this much work per pass (n d^2
+# multiply-adds), the process's torch setting above. Measured on a 2-core
+# machine (idle, default fit of h2+h2, n = 16 d): at d = 256 (n d^2 = 2.7e8)
+# one thread took 0.23 s and two 0.29 s (idle threads spin between the small
+# kernels); at d = 1024 (1.7e10) one took 4.6 s and two 3.3 s.
+AUTO_THREADS_WORK = 2e9
+
+
+@contextlib.contextmanager
+def torch_threads(setting, n_samples, n_features):
+    """Run the block with the torch CPU threads that ``setting`` asks for, then restore.
+
+    ``setting`` is an int, ``"auto"`` (one thread for fits below
+    ``AUTO_THREADS_WORK``, else the process's current setting, which
+    ``OMP_NUM_THREADS`` and joblib's workers already limit) or None (the
+    process's setting, untouched). The count is process-wide in torch: fits
+    running concurrently in threads of one process share it.
+    """
+    before = torch.get_num_threads()
+    if setting is None:
+        wanted = before
+    elif setting == "auto":
+        wanted = 1 if n_samples * n_features ** 2 < AUTO_THREADS_WORK else before
+    else:
+        wanted = int(setting)
+    if wanted == before:
+        yield before
+        return
+    torch.set_num_threads(wanted)
+    try:
+        yield wanted
+    finally:
+        torch.set_num_threads(before)
