@@ -352,7 +352,6 @@ class BaseMultiIndex(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
                 ConvergenceWarning, stacklevel=user_stacklevel())
         return fit, counts
 
-
     def _run_engine(self, parts, progress, solver, device, dtype, seed, u, n_steps, k, state,
                     start, previous):
         """The engine's fit of the prepared ``parts`` with this estimator's parameters."""

@@ -22,13 +22,13 @@ standardized data only by rounding, so the model changes only by rounding.
 from dataclasses import dataclass, replace
 
 import numpy as np
-from sklearn.covariance import ledoit_wolf, oas, shrunk_covariance
+from sklearn.covariance import shrunk_covariance
 
-from ._engine._stats import sign_flip
+from ._engine._stats import block_rows, sign_flip
 
-# Shrinkage covariance estimators for ``whiten`` (fit_statistics computes
-# their intensities from blockwise moments; these are the references).
-SHRINKAGE = {"ledoit_wolf": ledoit_wolf, "oas": oas}
+# Shrinkage covariance estimators for ``whiten``: scikit-learn's Ledoit-Wolf
+# and OAS, whose intensities fit_statistics computes from blockwise moments.
+SHRINKAGE = ("ledoit_wolf", "oas")
 
 # A column whose weighted standard deviation is below this fraction of its
 # mean's magnitude is constant up to rounding (a few ulps of its values).
@@ -54,8 +54,9 @@ class Standardization:
     # the symmetric inverse square root of a shrinkage estimate of the
     # correlation matrix (``whiten``), applied after the scaling; or None
     whitening: np.ndarray = None
-    # columns constant up to rounding (set to zero), and whether y is constant
-    # (None / False on a fitted estimator's statistics: recomputed there)
+    # columns constant up to rounding (set to zero), and whether y is constant;
+    # not stored on a fitted estimator (stats_from: None / False), so rows that
+    # partial_fit standardizes keep such a column as (x - mean), as before
     constant: np.ndarray = None
     y_constant: bool = False
 
@@ -69,18 +70,6 @@ def relative_weights(sw):
     sw = np.asarray(sw, dtype=np.float64)
     sw = sw / sw.max()
     return sw / sw.mean()
-
-
-# Rows per block of the passes over ``X`` (statistics, standardization, the
-# stage-split hash): blocks of about this many values (16 MB of float64), so
-# that the temporaries of a pass stay a small fraction of ``X`` whatever its
-# shape. Memory: benchmarks/memory.py.
-BLOCK_VALUES = 2**21
-
-
-def block_rows(n_features):
-    """Rows per block for ``n_features`` columns (at least one)."""
-    return max(1, BLOCK_VALUES // max(int(n_features), 1))
 
 
 def _blocks(n, n_features):
@@ -135,7 +124,7 @@ def fit_statistics(X, y, sw, whiten=None):
 
     Column means and standard deviations are weighted; with ``whiten``
     (``"ledoit_wolf"`` or ``"oas"``) the whitening is ``C^{-1/2}`` for the
-    shrinkage estimate ``C`` (:data:`SHRINKAGE`'s estimator) of the weighted
+    shrinkage estimate ``C`` (Ledoit-Wolf or OAS, :func:`_shrunk_from_moments`) of the weighted
     correlation matrix: the estimator sees the standardized rows scaled by
     ``sqrt(w)`` (``w`` summing to ``n``), whose second moment is the
     weighted correlation. Constant columns keep a zero row and column. Two

@@ -9,8 +9,7 @@ requested proportions (of the total weight).
 
 import numpy as np
 
-from ._engine._stats import weighted_quantile
-from ._preprocess import BLOCK_VALUES
+from ._engine._stats import block_rows, weighted_quantile
 
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
@@ -31,7 +30,7 @@ def row_uniforms(X, y, seed, grid=None, transform=None):
     With ``grid``, the hash is of ``floor(grid * value)`` instead of the value
     (for standardized data: rows equal up to rounding hash alike). With
     ``transform``, of ``transform(rows)`` (e.g. the standardization), applied
-    block by block: the hash works in blocks of about ``BLOCK_VALUES``
+    block by block: the hash works in row blocks (``_stats.block_rows``)
     values, so its temporaries stay small whatever the size of ``X``.
     """
 
@@ -44,7 +43,7 @@ def row_uniforms(X, y, seed, grid=None, transform=None):
     mult = rng.randint(1, 2**62, size=d + 1, dtype=np.int64).astype(np.uint64) * np.uint64(2) + np.uint64(1)
     out = np.empty(n)
     y = cells(y) + 0.0  # -0.0 -> 0.0
-    chunk = max(1, BLOCK_VALUES // max(d, 1))
+    chunk = block_rows(d)
     with np.errstate(over="ignore"):
         for start in range(0, n, chunk):
             rows = X[start:start + chunk]

@@ -193,6 +193,7 @@ def test_blockwise_statistics_match_scikit_learn_and_one_pass():
     estimators on the whole array, and one standardization of all rows."""
     from sklearn.covariance import ledoit_wolf, oas
 
+    import skmim._engine._stats as stats_module
     import skmim._preprocess as pre
 
     rng = np.random.RandomState(0)
@@ -207,12 +208,12 @@ def test_blockwise_statistics_match_scikit_learn_and_one_pass():
                                    atol=1e-9)
         np.testing.assert_allclose(stats.x_mean, ws @ X, rtol=1e-12)
         # blocks of a few rows give the same standardized copy and statistics
-        old = pre.BLOCK_VALUES
+        old = stats_module.BLOCK_VALUES
         try:
-            pre.BLOCK_VALUES = 50
+            stats_module.BLOCK_VALUES = 50
             small = pre.fit_statistics(X, y, w, method)
             copy = pre.standardized_copy(X, small)
         finally:
-            pre.BLOCK_VALUES = old
+            stats_module.BLOCK_VALUES = old
         np.testing.assert_allclose(small.whitening, stats.whitening, rtol=1e-9, atol=1e-12)
         np.testing.assert_allclose(copy, pre.standardize_rows(X, stats), rtol=1e-9, atol=1e-9)

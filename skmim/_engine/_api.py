@@ -38,7 +38,6 @@ from ._sliced import membership_top_eigenvalue, slice_membership, sliced_directi
 from ._stats import CONFIRM_Z, NOISE_MARGIN, SOLVERS, count_above_noise, paired_z, sign_flip
 
 
-
 def _numpy(t):
     return t.detach().to("cpu", torch.float64).numpy()
 
@@ -286,14 +285,12 @@ def _fit_network(parts, *, solver="refined", losses=("huber",), device="cpu", dt
 
     if solver == "sgd":
         return _fit_sgd(parts, dict(cfg, batch_size=batch_size), dev, dt, seed, callback)
-    if cfg.get("start") is not None and solver in ("refined", "grassmann"):
-        # warm start: the refinement continues from the previous subspace
-        V0 = torch.as_tensor(np.asarray(cfg["start"], dtype=np.float64))
+    start = cfg.get("start")
+    if solver == "grassmann" or start is not None:
+        # random starts, or a warm start: the refinement continues from the previous subspace
+        starts = None if start is None else [torch.as_tensor(np.asarray(start, np.float64))]
         return _fit_grassmann(samples("train"), samples("valid"), samples("final"), cfg, seed,
-                              callback, starts=[V0], loss=cfg.get("start_loss") or "squared")
-    if solver == "grassmann":
-        return _fit_grassmann(samples("train"), samples("valid"), samples("final"), cfg, seed,
-                              callback)
+                              callback, starts=starts, loss=cfg.get("start_loss") or "squared")
     s1 = samples("stage1")
     if solver == "refined":
         return _fit_refined(s1, samples("train"), samples("valid"), samples("final"),

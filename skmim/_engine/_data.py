@@ -9,16 +9,13 @@ accumulated chunk by chunk: memory on the device is bounded by
 import numpy as np
 import torch
 
-# Resident samples are served in blocks of about this many values per row
-# block of X (16 MB of float64): every pass of the engine is a sum over
-# blocks, and its temporaries (features of width m, products with X) stay a
-# small fraction of X. Memory: benchmarks/memory.py.
-BLOCK_VALUES = 2**21
+from ._stats import block_rows
 
-
-def block_rows(n_features, minimum=1024):
-    """Rows per block for ``n_features`` columns (at least ``minimum``)."""
-    return max(minimum, BLOCK_VALUES // max(int(n_features), 256))
+# Resident samples are served in row blocks (see ``_stats.BLOCK_VALUES``) of
+# at least this many rows, sized for rows of at least this many values: a
+# chunk's temporaries include its features of width m (256 by default).
+RESIDENT_MIN_ROWS = 1024
+RESIDENT_MIN_COLUMNS = 256
 
 
 class Samples:
@@ -51,8 +48,9 @@ class Samples:
             # resident rows are still served in blocks (views, no copy), so that
             # per-chunk temporaries (features, Gram products) stay small; a
             # batch_size given (an SGD mini-batch) is served as it is
-            self._block = (block_rows(self.n_features) if batch_size is None
-                           else self.batch_size)
+            self._block = (block_rows(max(self.n_features, RESIDENT_MIN_COLUMNS),
+                                      RESIDENT_MIN_ROWS)
+                           if batch_size is None else self.batch_size)
         else:
             self.batch_size = int(batch_size)
             self._resident = None

@@ -22,6 +22,17 @@ NOISE_MARGIN = 1.25
 # errors (benchmarks/sweeps/real_table_checks.py).
 CONFIRM_Z = 2.0
 
+# Passes over the rows of X (the estimators' statistics, standardization and
+# split hash; the engine's sums over resident samples) work in row blocks of
+# about this many values (16 MB of float64), so that their temporaries stay a
+# small fraction of X whatever its shape. Memory: benchmarks/memory.py.
+BLOCK_VALUES = 2**21
+
+
+def block_rows(n_columns, minimum=1):
+    """Rows per block of :data:`BLOCK_VALUES` values for ``n_columns`` columns."""
+    return max(minimum, BLOCK_VALUES // max(int(n_columns), 1))
+
 
 def sign_flip(basis):
     """Make the largest-magnitude entry of every column positive (deterministic sign)."""
