@@ -4,6 +4,8 @@ Public API
 ----------
 MultiIndexNetRegressor
     The layer-wise trained network (regressor and transformer).
+MultiIndexNetClassifier
+    The same feature learning for class labels (classifier and transformer).
 MultiIndexProjector
     Its feature-learning stage, as a transformer.
 SpectralProjector
@@ -21,6 +23,7 @@ inspection
 
 from . import metrics
 from ._datasets import GaussianMultiIndex
+from ._classifier import MultiIndexNetClassifier
 from ._links import link_names
 from ._projector import MultiIndexProjector
 from ._regressor import MultiIndexNetRegressor
@@ -30,6 +33,7 @@ from ._warnings import SubspaceWarning
 
 __all__ = [
     "GaussianMultiIndex",
+    "MultiIndexNetClassifier",
     "MultiIndexNetRegressor",
     "MultiIndexProjector",
     "SpectralProjector",

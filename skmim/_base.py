@@ -182,14 +182,22 @@ class BaseMultiIndex(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         )
         check_finite_y(y)
         sw = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
+        X, y, sw = self._weighted_rows(X, y, sw)
+        return X, np.asarray(y, dtype=np.float64), sw
+
+    @staticmethod
+    def _weighted_rows(X, y, sw):
+        """The rows of positive weight (an error when none is), ``X`` as float64."""
         if not np.any(sw > 0):
             raise ValueError("sample_weight has no positive entry: there is nothing to fit.")
         keep = sw > 0
         if not np.all(keep):
             X, y, sw = X[keep], y[keep], sw[keep]
-        X = np.asarray(X, dtype=np.float64)
-        y = np.asarray(y, dtype=np.float64)
-        return X, y, sw
+        return np.asarray(X, dtype=np.float64), y, sw
+
+    def _engine_targets(self, y, stats):
+        """The targets the engine sees: ``y`` standardized (the classifier: class codes)."""
+        return standardize_y(y, stats)
 
     def _check_n_components(self, n_features, n_samples, what="stage 1"):
         if self.n_components == "auto":
@@ -247,7 +255,7 @@ class BaseMultiIndex(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             stats = stats_from(self)
             W, b, history = state
             state = (self._standardized_rows(W, stats), b, history)
-        ys = standardize_y(y, stats)
+        ys = self._engine_targets(y, stats)
         sw = relative_weights(sw)
         u = row_uniforms(X, ys, seed, grid=HASH_GRID,
                          transform=lambda rows: standardize_rows(rows, stats))
@@ -306,7 +314,8 @@ class BaseMultiIndex(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             parts["all"] = (Xs, ys, sw)
             if outer:
                 parts["final"] = parts["all"]
-        n_steps = auto_steps(d) if self.n_steps == "auto" else int(self.n_steps)
+        n_steps = getattr(self, "n_steps", "auto")
+        n_steps = auto_steps(d) if n_steps == "auto" else int(n_steps)
         progress = Progress(self.verbose, type(self).__name__, n_steps, self.max_iter)
         try:
             fit = self._run_engine(parts, progress, solver, device, dtype, seed, u, n_steps, k,
@@ -404,7 +413,7 @@ class BaseMultiIndex(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         ``n_steps``) and a linear model (``loss_ == "linear"``, nothing to
         refine) fit from scratch.
         """
-        if not (self.warm_start and hasattr(self, "subspace_")):
+        if not (getattr(self, "warm_start", False) and hasattr(self, "subspace_")):
             return None
         if self.solver == "layerwise" or self.loss_ == "linear":
             return None

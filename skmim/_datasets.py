@@ -1,4 +1,4 @@
-"""Synthetic Gaussian multi-index regression problems."""
+"""Synthetic Gaussian multi-index problems: regression and classification."""
 
 import numbers
 
@@ -33,6 +33,20 @@ class GaussianMultiIndex:
         Anisotropic signal: the link sees ``z_k = strengths[k] * u_k . x``
         (the columns of ``U`` scaled, condition number
         ``max(strengths) / min(strengths)``). ``None`` means all ones.
+    labels : {None, "sign", "argmax"}, default=None
+        Classification mode: :meth:`sample` returns integer class labels
+        instead of ``g(U^T x) + noise``. ``"sign"``: ``1`` where ``g(U^T x)
+        + noise > threshold``, else ``0``; ``"argmax"``: the link returns
+        ``K`` scores per sample, shape ``(n_samples, K)``, and the label is
+        the index of the largest after adding ``noise`` to each (for
+        example ``np.tanh(np.column_stack([z1, z2, -z1 - z2]))`` for three
+        classes). The class probabilities then depend on ``x`` through
+        ``U^T x`` only.
+    threshold : float, default=0.0
+        ``labels="sign"``: the level of ``g`` that separates the classes.
+    label_noise : float in [0, 1), default=0.0
+        Classification mode: the probability that a label is replaced by a
+        class drawn uniformly at random (it may draw the same class).
     random_state : int, RandomState instance or None, default=None
         Seeds the subspace and, unless :meth:`sample` is given its own seed,
         the stream of samples.
@@ -61,10 +75,14 @@ class GaussianMultiIndex:
     >>> X, y = problem.sample(1000, random_state=1)
     >>> X.shape, y.shape, problem.subspace.shape
     ((1000, 64), (1000,), (64, 2))
+    >>> signs = GaussianMultiIndex(64, "h2+h2", labels="sign", label_noise=0.1,
+    ...                            random_state=0)
+    >>> sorted(set(signs.sample(100, random_state=1)[1].tolist()))
+    [0, 1]
     """
 
     def __init__(self, n_features, link, *, n_directions=None, noise=0.0, strengths=None,
-                 random_state=None):
+                 labels=None, threshold=0.0, label_noise=0.0, random_state=None):
         if not isinstance(n_features, numbers.Integral) or n_features < 1:
             raise ValueError(f"n_features must be a positive integer, got {n_features!r}.")
         if isinstance(link, str):
@@ -87,6 +105,15 @@ class GaussianMultiIndex:
             raise ValueError(f"n_directions={r} exceeds n_features={n_features}.")
         if not np.isfinite(noise) or noise < 0:
             raise ValueError(f"noise must be a finite non-negative number, got {noise!r}.")
+        if labels not in (None, "sign", "argmax"):
+            raise ValueError(f"labels must be None, 'sign' or 'argmax', got {labels!r}.")
+        if not np.isfinite(threshold):
+            raise ValueError(f"threshold must be finite, got {threshold!r}.")
+        if not (np.isfinite(label_noise) and 0 <= label_noise < 1):
+            raise ValueError(f"label_noise must be in [0, 1), got {label_noise!r}.")
+        if label_noise > 0 and labels is None:
+            raise ValueError("label_noise needs a classification mode: labels='sign' or "
+                             "'argmax'.")
         if strengths is None:
             strengths = np.ones(r)
         strengths = np.asarray(strengths, dtype=float)
@@ -97,6 +124,9 @@ class GaussianMultiIndex:
         self.n_directions = r
         self.noise = float(noise)
         self.strengths = strengths
+        self.labels = labels
+        self.threshold = float(threshold)
+        self.label_noise = float(label_noise)
         self._g = fn
         self._rng = check_random_state(random_state)
         Q, R = np.linalg.qr(self._rng.standard_normal((self.n_features, r)))
@@ -111,11 +141,17 @@ class GaussianMultiIndex:
 
         Returns
         -------
-        y : ndarray of shape (n_samples,)
+        y : ndarray of shape (n_samples,) or (n_samples, K)
+            ``(n_samples, K)``: the scores of the ``K`` classes
+            (``labels="argmax"``).
         """
         Z = (np.asarray(X, dtype=float) @ self.subspace) * self.strengths
         y = np.asarray(self._g(Z), dtype=float)
-        if y.shape != (Z.shape[0],):
+        if self.labels == "argmax":
+            if y.ndim != 2 or y.shape[0] != Z.shape[0] or y.shape[1] < 2:
+                raise ValueError(f"labels='argmax' needs a link returning (n_samples, K) "
+                                 f"scores with K >= 2, got shape {y.shape}.")
+        elif y.shape != (Z.shape[0],):
             raise ValueError(f"the link returned shape {y.shape}, expected ({Z.shape[0]},).")
         return y
 
@@ -132,6 +168,8 @@ class GaussianMultiIndex:
         -------
         X : ndarray of shape (n_samples, n_features)
         y : ndarray of shape (n_samples,)
+            Float labels ``g(U^T x) + noise``, or integer classes in
+            classification mode.
         """
         if not isinstance(n_samples, numbers.Integral) or n_samples < 1:
             raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}.")
@@ -139,10 +177,21 @@ class GaussianMultiIndex:
         X = rng.standard_normal((int(n_samples), self.n_features))
         y = self.link_values(X)
         if self.noise > 0:
-            y = y + self.noise * rng.standard_normal(y.shape[0])
+            y = y + self.noise * rng.standard_normal(y.shape)
+        if self.labels is None:
+            return X, y
+        if self.labels == "sign":
+            y, n_classes = (y > self.threshold).astype(np.int64), 2
+        else:
+            y, n_classes = np.argmax(y, axis=1).astype(np.int64), y.shape[1]
+        if self.label_noise > 0:
+            flip = rng.random_sample(y.shape[0]) < self.label_noise
+            y[flip] = rng.randint(n_classes, size=int(flip.sum()))
         return X, y
 
     def __repr__(self):
         link = self.link if isinstance(self.link, str) else getattr(self.link, "__name__", "callable")
+        mode = "" if self.labels is None else (
+            f", labels={self.labels!r}, label_noise={self.label_noise}")
         return (f"GaussianMultiIndex(n_features={self.n_features}, link={link!r}, "
-                f"n_directions={self.n_directions}, noise={self.noise})")
+                f"n_directions={self.n_directions}, noise={self.noise}{mode})")

@@ -209,9 +209,10 @@ def fit_standardize(X, y, sw, whiten=None):
 
 
 def stats_from(estimator):
-    """The :class:`Standardization` stored on a fitted estimator."""
+    """The :class:`Standardization` stored on a fitted estimator (a classifier has no ``y``'s)."""
     return Standardization(x_mean=estimator.x_mean_, x_scale=estimator.x_scale_,
-                           y_mean=float(estimator.y_mean_), y_scale=float(estimator.y_scale_),
+                           y_mean=float(getattr(estimator, "y_mean_", 0.0)),
+                           y_scale=float(getattr(estimator, "y_scale_", 1.0)),
                            whitening=estimator.whitening_)
 
 

@@ -15,7 +15,12 @@ from sklearn.utils.estimator_checks import (
     parametrize_with_checks,
 )
 
-from skmim import MultiIndexNetRegressor, MultiIndexProjector, SpectralProjector
+from skmim import (
+    MultiIndexNetClassifier,
+    MultiIndexNetRegressor,
+    MultiIndexProjector,
+    SpectralProjector,
+)
 
 pytestmark = pytest.mark.filterwarnings("ignore::skmim.SubspaceWarning")
 
@@ -30,6 +35,9 @@ ESTIMATORS = [
     MultiIndexProjector(solver="sgd", width=32, random_state=0),
     MultiIndexProjector(solver="layerwise", width=32, random_state=0),
     SpectralProjector(),
+    MultiIndexNetClassifier(width=32, random_state=0),
+    MultiIndexNetClassifier(solver="grassmann", n_components=2, width=32, max_iter=20,
+                            n_init=2, random_state=0),
 ]
 
 RELATIVE_WEIGHTS = {
@@ -59,6 +67,8 @@ EXPECTED_FAILED_CHECKS = {
 
 
 def _expected_failed_checks(estimator):
+    if isinstance(estimator, MultiIndexNetClassifier):
+        return RELATIVE_WEIGHTS
     return EXPECTED_FAILED_CHECKS[getattr(estimator, "solver", None)]
 
 

@@ -5,17 +5,18 @@ device and a dtype, and return NumPy arrays.
 
 Importing this package does not import torch: the NumPy constants and
 statistics the estimator layer shares live in :mod:`skmim._engine._stats`,
-and the torch entry points (``fit_network``, ``spectral_subspace``,
-``device_info``, ``SubspaceFit``) load :mod:`skmim._engine._api`, and torch
+and the torch entry points (``fit_network``, ``fit_classifier``,
+``spectral_subspace``, ``device_info``, ``SubspaceFit``) load :mod:`skmim._engine._api`, and torch
 with it, on first access.
 """
 
 from ._stats import CONFIRM_Z, SOLVERS, STAGE1_LOSSES, count_above_noise, paired_z, sign_flip
 
 _TORCH_ENTRY_POINTS = ("SubspaceFit", "device_info", "fit_network", "spectral_subspace")
+_CLASSIFY_ENTRY_POINTS = ("fit_classifier",)
 
 __all__ = ["CONFIRM_Z", "SOLVERS", "STAGE1_LOSSES", "count_above_noise", "paired_z",
-           "sign_flip", *_TORCH_ENTRY_POINTS]
+           "sign_flip", *_TORCH_ENTRY_POINTS, *_CLASSIFY_ENTRY_POINTS]
 
 
 def __getattr__(name):
@@ -23,4 +24,8 @@ def __getattr__(name):
         from . import _api
 
         return getattr(_api, name)
+    if name in _CLASSIFY_ENTRY_POINTS:
+        from . import _classify
+
+        return getattr(_classify, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -30,7 +30,7 @@ from ._layerwise import (
     train_first_layer,
 )
 from ._losses import Stage1Loss, robust_scale
-from ._network import ACTIVATIONS
+from ._network import subspace_features
 from ._ridge import fit_ridge, ridge_from_chunks, ridge_gcv
 from ._sgd import gap_components, init_sgd_network, sgd_pass
 from ._null import null_z
@@ -77,6 +77,8 @@ class SubspaceFit:
     linear: np.ndarray = None
     # the kept refinement stopped on max_iter before any stopping rule fired
     hit_max_iter: bool = False
+    # the classifier's logistic outer layer met its tolerance (L-BFGS)
+    outer_converged: bool = True
 
 
 def _dimension(spectrum, level, n_components):
@@ -877,26 +879,15 @@ def select_loss(s1, losses, cfg, seed, n_iter=8, extra=8):
 def _final_stage2(fit, final, gen, cfg):
     """Outer layer on random directions spread uniformly in the learned subspace.
 
-    The directions are ``D = C V^T`` with unit-norm rows ``C`` (width x k), so
-    the features ``relu(X D^T + b)`` are computed as ``relu((X V) C^T + b)``:
-    ``O(n d k)`` instead of ``O(n d width)``. The projections ``X V``
-    themselves are features too (``fit.linear``, a direction in ``x``): a
-    link linear along some direction, common in tables, is then fitted
-    exactly instead of through ReLU kinks.
+    The features are :func:`._network.subspace_features`: ReLU neurons in the
+    subspace and the projections ``X V`` themselves (``fit.linear``, a
+    direction in ``x``), so a link linear along some direction, common in
+    tables, is fitted exactly instead of through ReLU kinks.
     """
     dev, dt = final.device, final.dtype
     V = torch.as_tensor(fit.subspace).to(dev, dt)
-    C = torch.randn(cfg["width"], V.shape[1], generator=gen, dtype=torch.float64).to(dev, dt)
-    D = C @ V.T
-    norms = D.norm(dim=1, keepdim=True)
-    D, C = D / norms, C / norms
-    b = (cfg["bias_scale"] * torch.randn(cfg["width"], generator=gen, dtype=torch.float64)).to(dev, dt)
-    act = ACTIVATIONS[cfg["activation"]]
-
-    def features(X):
-        Z = project(X, V)
-        return torch.cat([act(Z @ C.T + b), Z], dim=1)
-
+    D, b, features = subspace_features(V, cfg["width"], gen, cfg["bias_scale"],
+                                       cfg["activation"])
     width = cfg["width"]
     if fit.loss == LINEAR:
         # the linear model: ridge on all columns, its direction the subspace

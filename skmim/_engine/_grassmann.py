@@ -80,8 +80,13 @@ class HermiteBasis:
         return factors.prod(dim=0).T
 
     def link_gradient(self, coef):
-        """``C`` (B, k) with ``grad_z (Phi(z) coef) = Phi(z) C``."""
-        return (self._derivative @ coef).T
+        """``C`` (B, k) with ``grad_z (Phi(z) coef) = Phi(z) C``.
+
+        For ``coef`` of shape (B, K) (``K`` links, one per target), ``C`` has
+        shape (K, B, k): one such matrix per link.
+        """
+        C = self._derivative @ coef
+        return C.T if C.ndim == 2 else C.permute(2, 1, 0)
 
     def values_and_gradients(self, Z):
         """``Phi`` (n, B) and ``dPhi / dz`` (n, B, k)."""
@@ -102,6 +107,27 @@ def _fit_link_from_values(chunks, basis, weight_sum, alpha=None):
     return coef, res["alpha"], res["gcv"]
 
 
+def per_sample(values):
+    """Per-sample values: summed over the targets when there are several (columns)."""
+    return values if values.ndim == 1 else values.sum(dim=1)
+
+
+def _weighted_squares(w, r):
+    """``sum_i w_i |r_i|^2`` for residuals of one target (n,) or several (n, K)."""
+    return float((w * per_sample(r * r)).sum())
+
+
+def _link_gradients(Phi, C, r):
+    """``sum_K r_K grad g_K(z)`` per sample, (n, k): the gradient of the residual-weighted links.
+
+    ``C`` is :meth:`HermiteBasis.link_gradient`'s matrix (one link) or stack
+    (several); ``r`` the residuals, (n,) or (n, K).
+    """
+    if r.ndim == 1:
+        return r[:, None] * (Phi @ C)
+    return (r.T[:, :, None] * (Phi @ C)).sum(dim=0)
+
+
 def _projected(samples, V):
     """``[(X_c V, y_c, w_c)]`` over the row chunks of ``samples``."""
     return [(project(Xc, V), yc, wc) for Xc, yc, wc in samples]
@@ -110,8 +136,7 @@ def _projected(samples, V):
 def _projected_loss(proj, basis, coef, weight_sum):
     total = 0.0
     for Z, y, w in proj:
-        r = basis.values(Z) @ coef - y
-        total += float((w * r * r).sum())
+        total += _weighted_squares(w, basis.values(Z) @ coef - y)
     return 0.5 * total / weight_sum
 
 
@@ -149,7 +174,8 @@ def link_heldout_losses(train, valid, V, degree, delta=None):
     losses, weights = [], []
     for Z, y, w in _projected(valid, V):
         r = basis.values(Z) @ coef - y
-        losses.append((0.5 * r * r if delta is None else _huber(r, delta)).double().cpu())
+        losses.append(per_sample(0.5 * r * r if delta is None else _huber(r, delta))
+                      .double().cpu())
         weights.append(w.double().cpu())
     return torch.cat(losses).numpy(), torch.cat(weights).numpy()
 
@@ -169,7 +195,8 @@ def ordered_by_link(train, V, degree):
     M = 0.0
     for Z, _, w in proj:
         G = basis.values(Z) @ C
-        M = M + G.T @ (w[:, None] * G)
+        G = G if G.ndim == 3 else G[None]  # one slice per link
+        M = M + (G.transpose(1, 2) @ (w[None, :, None] * G)).sum(dim=0)
     vals, vecs = torch.linalg.eigh(0.5 * (M + M.T))
     return V @ vecs[:, torch.argsort(vals, descending=True)]
 
@@ -194,9 +221,9 @@ def _loss_and_gradient(samples, proj, basis, coef, values=None):
     C = basis.link_gradient(coef)
     for (Xc, _, _), (Z, y, w), Phi in zip(samples, proj, values):
         r = Phi @ coef - y
-        part = back_project(Xc, (w * r)[:, None] * (Phi @ C))
+        part = back_project(Xc, w[:, None] * _link_gradients(Phi, C, r))
         G = part if G is None else G + part
-        total += float((w * r * r).sum())
+        total += _weighted_squares(w, r)
     sw = samples.weight_sum
     return 0.5 * total / sw, G / sw
 

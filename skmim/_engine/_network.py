@@ -41,3 +41,30 @@ def symmetric_init(width, n_features, init_scale, generator, device, dtype):
     W = torch.cat([V, V], dim=0).to(device, dtype)
     a = torch.cat([torch.ones(half), -torch.ones(half)]).to(device, dtype)
     return W, a
+
+
+def subspace_features(V, width, generator, bias_scale, activation):
+    """Random neurons spread uniformly in ``span(V)``, and their feature map.
+
+    The directions are ``D = C V^T`` with unit-norm rows (``C`` is width x k),
+    so the features ``sigma(X D^T + b)`` are computed as ``sigma((X V) C^T +
+    b)``: ``O(n d k)`` instead of ``O(n d width)``. The projections ``X V``
+    themselves are the last ``k`` features, so a link linear along some
+    direction is fitted exactly instead of through kinks. Returns ``(D, b,
+    features)``; ``features(X)`` has ``width + k`` columns.
+    """
+    from ._data import project
+
+    dev, dt = V.device, V.dtype
+    C = torch.randn(width, V.shape[1], generator=generator, dtype=torch.float64).to(dev, dt)
+    D = C @ V.T
+    norms = D.norm(dim=1, keepdim=True)
+    D, C = D / norms, C / norms
+    b = (bias_scale * torch.randn(width, generator=generator, dtype=torch.float64)).to(dev, dt)
+    act = ACTIVATIONS[activation]
+
+    def features(X):
+        Z = project(X, V)
+        return torch.cat([act(Z @ C.T + b), Z], dim=1)
+
+    return D, b, features

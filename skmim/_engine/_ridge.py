@@ -22,23 +22,28 @@ def features(X, directions, biases, activation):
 
 
 def _sufficient_statistics(chunks, n_features, device):
-    """Weighted sums of ``F``, ``F^T F``, ``F^T y``, ``y`` and ``y^2`` over ``(F, y, w)`` chunks.
+    """Weighted sums of ``F``, ``F^T F``, ``F^T Y``, ``Y`` and ``Y^T Y`` over ``(F, y, w)`` chunks.
 
-    One product ``[1 F y]^T diag(w) [1 F y]`` per chunk gives them all.
+    One product ``[1 F Y]^T diag(w) [1 F Y]`` per chunk gives them all; ``y``
+    is a vector or a matrix of ``K`` targets (columns of ``Y``).
     """
-    M = None
+    M, n_targets = None, 1
     for Fc, yc, wc in chunks:
-        A = torch.cat([torch.ones_like(yc)[:, None], Fc, yc[:, None]], dim=1)
+        Yc = yc[:, None] if yc.ndim == 1 else yc
+        n_targets = Yc.shape[1]
+        A = torch.cat([torch.ones_like(wc)[:, None].to(Fc.dtype), Fc, Yc.to(Fc.dtype)], dim=1)
         part = (A.T @ (wc[:, None] * A)).double()
         M = part if M is None else M + part
+    p = n_features
     if M is None:
-        M = torch.zeros(n_features + 2, n_features + 2, dtype=torch.float64, device=device)
+        M = torch.zeros(p + 1 + n_targets, p + 1 + n_targets, dtype=torch.float64,
+                        device=device)
     return {
-        "sF": M[0, 1:-1],
-        "G": M[1:-1, 1:-1],
-        "Fy": M[1:-1, -1],
-        "sy": float(M[0, -1]),
-        "yy": float(M[-1, -1]),
+        "sF": M[0, 1:p + 1],
+        "G": M[1:p + 1, 1:p + 1],
+        "Fy": M[1:p + 1, p + 1:],
+        "sy": M[0, p + 1:],
+        "yy": M[p + 1:, p + 1:],
     }
 
 
@@ -110,19 +115,29 @@ def _huber_ridge(samples, feature_fn, n_features, alpha, grid, n_varying):
 
 
 def ridge_from_chunks(chunks, n_features, weight_sum, device, alpha=None, grid=ALPHA_GRID,
-                      n_varying=None):
-    """:func:`ridge_gcv` on precomputed ``(features, targets, weights)`` chunks."""
+                      n_varying=None, multi_output=False):
+    """:func:`ridge_gcv` on precomputed ``(features, targets, weights)`` chunks.
+
+    Targets of shape (n, K) (``K`` outputs sharing the features, as the
+    class indicators of a classifier) give ``coef`` of shape
+    (n_features, K) and an intercept tensor of shape (K,), the penalty
+    chosen by the GCV criterion summed over the outputs; so does a single
+    column with ``multi_output=True``.
+    """
     sw = weight_sum
     acc = _sufficient_statistics(chunks, n_features, device)
+    multi = acc["Fy"].shape[1] > 1 or multi_output
     mF = acc["sF"] / sw
     my = acc["sy"] / sw
     G = acc["G"] - sw * torch.outer(mF, mF)
-    Fy = acc["Fy"] - sw * mF * my
-    yy = max(acc["yy"] - sw * my * my, 0.0)
+    Fy = acc["Fy"] - sw * torch.outer(mF, my)
+    # total (over targets) centred sum of squares: GCV adds the targets' criteria
+    yy = max(float(torch.trace(acc["yy"]) - sw * (my * my).sum()), 0.0)
     G = 0.5 * (G + G.T)
     s, Q = torch.linalg.eigh(G)
     s = torch.clamp(s, min=0.0)
     c = Q.T @ Fy
+    c2 = (c * c).sum(1)
     n_varying = n_features if n_varying is None else n_varying
     total = float(s.sum())
     scale = total / (max(n_varying, 1) * sw) if total > 0 else 1.0
@@ -130,7 +145,7 @@ def ridge_from_chunks(chunks, n_features, weight_sum, device, alpha=None, grid=A
     # the GCV criterion for every alpha at once (rows: alphas, columns: eigenvalues)
     lam = torch.as_tensor(alphas * sw, dtype=torch.float64, device=s.device)[:, None]
     denom = s[None, :] + lam
-    rss = yy - ((c * c)[None, :] * (s[None, :] + 2.0 * lam) / (denom * denom)).sum(1)
+    rss = yy - (c2[None, :] * (s[None, :] + 2.0 * lam) / (denom * denom)).sum(1)
     df = (s[None, :] / denom).sum(1) + 1.0
     rss, df = rss.cpu().numpy(), df.cpu().numpy()
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -142,10 +157,12 @@ def ridge_from_chunks(chunks, n_features, weight_sum, device, alpha=None, grid=A
         best = alphas.size - 1
     lam = alphas[best] * sw
     if lam > 0:
-        coef = Q @ (c / (s + lam))
+        coef = Q @ (c / (s + lam)[:, None])
     else:
-        coef = torch.linalg.lstsq(G, Fy[:, None]).solution[:, 0]
-    intercept = my - float(mF @ coef)
+        coef = torch.linalg.lstsq(G, Fy).solution
+    intercept = my - mF @ coef
+    if not multi:
+        coef, intercept = coef[:, 0], float(intercept[0])
     return {
         "coef": coef,
         "intercept": intercept,

@@ -1,0 +1,443 @@
+"""MultiIndexNetClassifier: the multi-index network for class labels."""
+
+import numbers
+import warnings
+
+import numpy as np
+from scipy.special import expit, log_expit, log_softmax, softmax
+from sklearn.base import ClassifierMixin
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils.class_weight import compute_sample_weight
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from . import _engine
+from ._base import (
+    ACTIVATIONS,
+    STAGE1_CONSTRAINTS,
+    BaseMultiIndex,
+    atomic,
+    is_tensor,
+    network_output,
+    tensor_module,
+)
+from ._engine import CONFIRM_Z
+from ._preprocess import input_weights, stats_from
+from ._sklearn_private import Interval, StrOptions, _check_sample_weight, _fit_context
+from ._warnings import SubspaceWarning, user_stacklevel
+
+_PREDICT_CHUNK = 65536
+
+_SHARED = ("n_components", "width", "validation_fraction", "link_degree", "max_iter",
+           "n_iter_no_change", "n_init", "device", "dtype", "batch_size", "whiten",
+           "n_threads", "random_state", "verbose")
+
+
+class MultiIndexNetClassifier(ClassifierMixin, BaseMultiIndex):
+    """Two-layer network for labels that depend on a few hidden directions.
+
+    The classifier counterpart of :class:`MultiIndexNetRegressor`, for
+    labels whose class probabilities depend on ``x`` through ``U^T x`` only
+    (``P(y = k | x) = p_k(U^T x)``; for example ``y = sign(g(U^T x) +
+    noise)``). The subspace is learned from the class indicators
+    ``1{y = k}`` (one for two classes), whose conditional means are the class
+    probabilities, so ``U`` is the subspace in which a link predicts them best
+    in squared error (the Brier score):
+
+    - *start* (``solver="refined"``): the top eigenvectors of ``sum_k M_k
+      M_k / p_k + sum_k p_k mu_k mu_k^T`` on the standardized inputs, with
+      ``M_k = E[(1{y = k} - p_k) x x^T]`` (the power-iteration matrix that
+      stage 1 of a network with one output per class follows from its tiny
+      symmetric initialization under the squared loss) and ``mu_k = E[x | y
+      = k]`` (the class means: first-order signal, as in sliced inverse
+      regression with the classes as slices);
+    - *refinement*: the two-timescale Grassmannian descent of the regressor,
+      with one link per indicator (ridge on a tensor Hermite basis of degree
+      ``link_degree``) sharing the subspace, stopped on the Brier score of
+      ``validation_fraction`` held-out samples;
+    - *outer layer*: ``width`` ReLU neurons with random directions spread
+      uniformly in the subspace, and the projections themselves, feed an
+      L2-penalized logistic regression (two classes) or softmax regression
+      (more), a convex problem solved by L-BFGS. Its penalty (``alpha=None``)
+      is chosen by held-out log loss on a grid, then the layer is refitted on
+      all samples.
+
+    Inputs are standardized (and by default whitened) internally, so
+    rescaling or shifting a column of ``X``, or rescaling ``sample_weight``,
+    changes the model only by rounding.
+
+    Solvers: ``"refined"`` (default) and ``"grassmann"`` (the same descent
+    from ``n_init`` random subspaces; needs an integer ``n_components``).
+    The regressor's ``"layerwise"`` and ``"sgd"`` solvers are not offered:
+    both train the first layer of a single-output network on a scalar
+    label preprocessing, and their outer layer is a ridge regression; a
+    class label has no such scalar (its codes are unordered), and their
+    multi-output versions are not built. Likewise the stage-1 losses of the
+    regressor (``loss``) do not apply: an indicator is bounded, so the
+    squared loss is already robust.
+
+    Parameters
+    ----------
+    n_components : int or "auto", default="auto"
+        Number ``r`` of hidden directions. ``"auto"``: nested candidates
+        ``r = 1, 2, ...`` (at most 6), each refined from the previous
+        one and the next eigenvector of the start matrix, until one does not
+        lower the held-out Brier score by a standard error; the smallest
+        within one standard error of the best is kept (``dimension_scores_``).
+    solver : {"refined", "grassmann"}, default="refined"
+        How the subspace is learned (see above).
+    width : int, default=256
+        Number of random ReLU neurons of the outer layer (even, as in the
+        regressor).
+    activation : {"relu", "tanh", "logcosh"}, default="relu"
+        Activation of the outer layer's neurons.
+    alpha : float or None, default=None
+        L2 penalty of the logistic outer layer per unit weight (the objective
+        is the weighted mean log loss plus ``alpha |a|^2 / 2``); None chooses
+        it by held-out log loss among ``1, 0.1, ..., 1e-6`` times the mean
+        variance of the features, tried from the strongest down (each fit
+        warm-starting the next) and stopped after two values without a better
+        held-out loss.
+    class_weight : dict, "balanced" or None, default=None
+        Weights of the classes, multiplied into ``sample_weight``
+        (``"balanced"``: ``n_samples / (n_classes * counts)``, as in
+        scikit-learn); they weight the subspace fit and the outer layer alike.
+    validation_fraction : float in (0, 1), default=0.2
+        Fraction of the samples held out to stop the refinement, choose the
+        dimension and the logistic penalty.
+    link_degree : int, default=4
+        Total degree of the tensor Hermite basis of the links refitted during
+        refinement.
+    max_iter : int, default=200
+        Maximum number of refinement steps.
+    n_iter_no_change : int, default=15
+        Refinement stops after this many steps without a better held-out
+        Brier score; the best subspace seen is kept.
+    n_init : int, default=4
+        Random starts of ``solver="grassmann"``.
+    whiten : bool or {"ledoit_wolf", "oas"}, default="ledoit_wolf"
+        Decorrelate the standardized columns before training (see
+        :class:`MultiIndexNetRegressor`).
+    device : {"auto", "cpu", "cuda", "mps"} or torch.device, default="auto"
+        Where training runs; fitted attributes are NumPy arrays and
+        prediction runs on the host.
+    dtype : {"auto", "float32", "float64"}, default="auto"
+        Floating type of training: float64 on the CPU, float32 on accelerators.
+    batch_size : int or None, default=None
+        Rows moved to the device at a time (None: all at once).
+    n_threads : int, "auto" or None, default="auto"
+        torch CPU threads during ``fit`` (see :class:`MultiIndexNetRegressor`).
+    random_state : int, RandomState instance or None, default=None
+        Seeds the split, the starts and the outer layer's random neurons.
+    verbose : int, default=0
+        1: a progress bar per phase; 2: also every record (the logger
+        ``"skmim"`` receives them at any level).
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        Class labels, sorted.
+    subspace_ : ndarray of shape (n_features, `n_components_`)
+        Orthonormal basis of the learned subspace in the coordinates of the
+        ``X`` given, its columns ordered by how much the fitted links vary
+        along them.
+    projection_ : ndarray of shape (n_features, `n_components_`)
+        ``transform(X) = (X - x_mean_) @ projection_``.
+    n_components_ : int
+        Number of learned directions.
+    hidden_weights_ : ndarray of shape (width, n_features)
+        Directions of the outer layer's neurons, acting on ``X - x_mean_``.
+    hidden_biases_ : ndarray of shape (width,)
+    hidden_activation_ : str
+    output_weights_ : ndarray of shape (width, n_outputs)
+        Logistic weights of the neurons; ``n_outputs`` is 1 for two classes
+        (the logit of ``classes_[1]``), else ``n_classes``.
+    linear_weights_ : ndarray of shape (n_features, n_outputs)
+        Logistic weights of the projections, acting on ``X - x_mean_``:
+        ``decision_function(X) = relu((X - x_mean_) @ hidden_weights_.T +
+        hidden_biases_) @ output_weights_ + (X - x_mean_) @ linear_weights_ +
+        intercept_``.
+    intercept_ : ndarray of shape (n_outputs,)
+    alpha_ : float
+        Logistic penalty used.
+    loss_ : str
+        ``"brier"``: the subspace was fitted to the class indicators.
+    loss_scores_ : dict
+        With ``alpha=None``: ``{"log_loss": {alpha: held-out log loss}}``.
+    spectrum_ : ndarray
+        Top eigenvalues of the start matrix (``solver="refined"``).
+    dimension_scores_ : dict or None
+        With ``n_components="auto"``: held-out half Brier score per candidate
+        dimension tried.
+    heldout_scores_ : dict
+        Held-out half Brier score of the link on the subspace (``"model"``),
+        of the training class frequencies (``"prior"``), and the paired
+        z-score of the difference (``"z"``; a confirmed model is below
+        ``-2``, otherwise a :class:`SubspaceWarning` is raised).
+    refined_ : bool
+        True (the subspace comes from a Grassmannian refinement).
+    refine_history_ : dict of lists
+        Per refinement step of the kept run: ``train_loss``, ``val_loss``,
+        ``step_size``, ``overlap``, ``link_alpha``.
+    n_iter_ : int
+        Refinement steps of the kept run.
+    loss_curve_ : list of float
+        Training Brier loss per refinement step.
+    split_sizes_ : dict
+        Samples in the training and validation parts.
+    x_mean_, x_scale_ : ndarray of shape (n_features,)
+        Weighted mean and standard deviation of the columns of ``X``.
+    device_ : str
+    n_features_in_ : int
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
+        When ``X`` has string column names.
+
+    See Also
+    --------
+    MultiIndexNetRegressor : the same network for a numeric target.
+    sklearn.neural_network.MLPClassifier : end-to-end trained network.
+
+    References
+    ----------
+    .. [1] Zhang, Wang, Fu, Lee. Neural Networks Learn Generic Multi-Index
+       Models Near Information-Theoretic Limit. arXiv:2511.15120.
+    .. [2] Bietti, Bruna, Pillaud-Vivien. On Learning Gaussian Multi-index
+       Models with Gradient Flow. arXiv:2310.19793.
+    .. [3] Li. Sliced Inverse Regression for Dimension Reduction. JASA 1991;
+       Cook, Weisberg. Comment (SAVE). JASA 1991.
+
+    Examples
+    --------
+    >>> from skmim import GaussianMultiIndex, MultiIndexNetClassifier
+    >>> from skmim.metrics import subspace_distance
+    >>> problem = GaussianMultiIndex(32, "h2+h2", labels="sign", random_state=0)
+    >>> X, y = problem.sample(4096, random_state=1)
+    >>> clf = MultiIndexNetClassifier(n_components=2, random_state=0).fit(X, y)
+    >>> clf.classes_
+    array([0, 1])
+    >>> bool(subspace_distance(clf.subspace_, problem.subspace) < 0.2)
+    True
+    >>> clf.predict_proba(X[:2]).shape
+    (2, 2)
+    """
+
+    _parameter_constraints = {
+        **{name: STAGE1_CONSTRAINTS[name] for name in _SHARED},
+        "solver": [StrOptions({"refined", "grassmann"})],
+        "activation": [StrOptions({"relu", "tanh", "logcosh"})],
+        "alpha": [Interval(numbers.Real, 0, None, closed="left"), None],
+        "class_weight": [dict, StrOptions({"balanced"}), None],
+    }
+
+    def __init__(
+        self,
+        n_components="auto",
+        *,
+        solver="refined",
+        width=256,
+        activation="relu",
+        alpha=None,
+        class_weight=None,
+        validation_fraction=0.2,
+        link_degree=4,
+        max_iter=200,
+        n_iter_no_change=15,
+        n_init=4,
+        whiten="ledoit_wolf",
+        device="auto",
+        dtype="auto",
+        batch_size=None,
+        n_threads="auto",
+        random_state=None,
+        verbose=0,
+    ):
+        self.n_components = n_components
+        self.solver = solver
+        self.width = width
+        self.activation = activation
+        self.alpha = alpha
+        self.class_weight = class_weight
+        self.validation_fraction = validation_fraction
+        self.link_degree = link_degree
+        self.max_iter = max_iter
+        self.n_iter_no_change = n_iter_no_change
+        self.n_init = n_init
+        self.whiten = whiten
+        self.device = device
+        self.dtype = dtype
+        self.batch_size = batch_size
+        self.n_threads = n_threads
+        self.random_state = random_state
+        self.verbose = verbose
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    @atomic
+    def fit(self, X, y, sample_weight=None):
+        """Learn the subspace and the logistic outer layer on ``(X, y)``.
+
+        Parameters
+        ----------
+        X : array-like or torch.Tensor of shape (n_samples, n_features)
+            A torch tensor is copied to the host.
+        y : array-like of shape (n_samples,)
+            Class labels (integers, strings, ...); at least two classes.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative relative weights (only their ratios matter),
+            multiplied by ``class_weight``'s.
+
+        Returns
+        -------
+        self : MultiIndexNetClassifier
+        """
+        X, codes, sw = self._validate_fit_input(X, y, sample_weight)
+        fit, counts = self._fit_engine(X, codes, sw, outer=True)
+        stats = stats_from(self)
+        self.hidden_weights_ = input_weights(fit.directions, stats)
+        self.hidden_biases_ = fit.biases
+        self.hidden_activation_ = self.activation
+        self.output_weights_ = fit.coef
+        self.linear_weights_ = input_weights(fit.linear.T, stats).T
+        self.intercept_ = np.asarray(fit.intercept, dtype=np.float64).reshape(-1)
+        self.alpha_ = fit.alpha
+        self.split_sizes_ = counts
+        best, prior, z = fit.heldout
+        self.heldout_scores_ = {"model": best, "prior": prior, "z": z}
+        if not fit.outer_converged:
+            warnings.warn(
+                f"the logistic outer layer did not converge in its L-BFGS iterations "
+                f"(alpha={fit.alpha:.3g}): the classes may be separable along the learned "
+                "directions; set a larger alpha.", ConvergenceWarning,
+                stacklevel=user_stacklevel())
+        return self
+
+    def _validate_fit_input(self, X, y, sample_weight, reset=True):
+        """Validated float64 ``X``, class codes and positive weights (class weights applied)."""
+        if any(is_tensor(a) for a in (X, y, sample_weight)):
+            to_numpy = tensor_module().to_numpy
+            X, y, sample_weight = to_numpy(X), to_numpy(y), to_numpy(sample_weight)
+        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], ensure_min_samples=2,
+                             reset=reset)
+        check_classification_targets(y)
+        classes, codes = np.unique(y, return_inverse=True)
+        if classes.size < 2:
+            raise ValueError(
+                f"MultiIndexNetClassifier needs samples of at least 2 classes; got 1 class "
+                f"({classes[0]!r}).")
+        sw = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
+        if self.class_weight is not None:
+            sw = sw * compute_sample_weight(self.class_weight, y)
+        self.classes_ = classes
+        X, codes, sw = self._weighted_rows(X, codes, sw)
+        return X, codes.astype(np.float64), sw
+
+    def _engine_targets(self, y, stats):
+        # class codes, not standardized: the engine builds the indicators
+        return np.asarray(y, dtype=np.float64)
+
+    def _set_standardization(self, stats):
+        self.x_mean_ = stats.x_mean
+        self.x_scale_ = stats.x_scale
+        self.whitening_ = stats.whitening
+
+    def _run_engine(self, parts, progress, solver, device, dtype, seed, u, n_steps, k, state,
+                    start, previous):
+        parts = {key: (X, np.rint(y).astype(np.int64), w)
+                 for key, (X, y, w) in ((key, parts[key]) for key in ("train", "valid", "all"))}
+        return _engine.fit_classifier(
+            parts, n_classes=self.classes_.size, solver=solver, device=device, dtype=dtype,
+            batch_size=self.batch_size, seed=seed, callback=progress, n_threads=self.n_threads,
+            n_components=k, degree=self.link_degree, max_iter=self.max_iter,
+            patience=self.n_iter_no_change, n_init=self.n_init, width=self.width,
+            bias_scale=1.0, activation=self.activation, alpha=self.alpha)
+
+    def _warn_model(self, fit, n, stage1, stage2):
+        best, prior, z = fit.heldout
+        if not z < -CONFIRM_Z:
+            warnings.warn(
+                f"the model predicts the held-out classes no better than their frequencies "
+                f"(held-out Brier score {best:.4g}, the frequencies' {prior:.4g}; the paired "
+                f"difference is {z:+.2f} standard errors, and a confirmed model is at least "
+                f"{CONFIRM_Z:g} below): subspace_ may be close to a random subspace. More "
+                "samples help.", SubspaceWarning, stacklevel=user_stacklevel())
+
+    def decision_function(self, X):
+        """Logits of the fitted network.
+
+        Parameters
+        ----------
+        X : array-like or torch.Tensor of shape (n_samples, n_features)
+            A torch tensor is copied to the host.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,) or (n_samples, n_classes)
+            For two classes the logit of ``classes_[1]``; otherwise one score
+            per class (the softmax of which is :meth:`predict_proba`).
+        """
+        check_is_fitted(self)
+        if is_tensor(X):
+            X = tensor_module().to_numpy(X)
+        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        act = ACTIVATIONS[self.hidden_activation_]
+        out = np.empty((X.shape[0], self.intercept_.size))
+        for start in range(0, X.shape[0], _PREDICT_CHUNK):
+            Xc = np.asarray(X[start:start + _PREDICT_CHUNK], dtype=np.float64) - self.x_mean_
+            out[start:start + _PREDICT_CHUNK] = network_output(
+                Xc, self.hidden_weights_, self.hidden_biases_, self.output_weights_,
+                self.intercept_, act) + Xc @ self.linear_weights_
+        return out[:, 0] if out.shape[1] == 1 else out
+
+    def predict_proba(self, X):
+        """Class probabilities.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            Columns in the order of ``classes_``.
+        """
+        scores = self.decision_function(X)
+        if scores.ndim == 1:
+            return np.column_stack([expit(-scores), expit(scores)])
+        return softmax(scores, axis=1)
+
+    def predict_log_proba(self, X):
+        """Logarithm of :meth:`predict_proba`, computed stably.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        log_proba : ndarray of shape (n_samples, n_classes)
+        """
+        scores = self.decision_function(X)
+        if scores.ndim == 1:
+            return np.column_stack([log_expit(-scores), log_expit(scores)])
+        return log_softmax(scores, axis=1)
+
+    def predict(self, X):
+        """Most probable class.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,)
+            Labels from ``classes_``.
+        """
+        scores = self.decision_function(X)
+        if scores.ndim == 1:
+            return self.classes_[(scores > 0).astype(np.int64)]
+        return self.classes_[np.argmax(scores, axis=1)]
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_class = True
+        return tags

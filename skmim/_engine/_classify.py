@@ -1,0 +1,417 @@
+"""Classification: the subspace of a multi-index classifier and its logistic outer layer.
+
+Labels arrive as class codes ``0 .. K-1``. The subspace is learned from the
+class indicators ``Y_ik = 1{y_i = k}`` (one column for two classes): their
+conditional means ``P(y = k | x)`` are functions of ``U^T x``, so ``U`` is the
+subspace in which a link predicts the indicators best in squared error (the
+Brier score), and the refinement of the regressor applies with ``K``
+targets sharing one subspace (:class:`._grassmann.GrassmannDescent` takes a
+target matrix).
+
+- *Start* (solver "refined"): the top eigenvectors of
+  ``S = sum_k M_k M_k / p_k``, ``M_k = E[(Y_k - p_k) x x^T]`` (the stage-1
+  matrix of the squared loss for output ``k``, which the first layer of a
+  ``K``-output network follows from its tiny symmetric initialization) plus
+  ``sum_k p_k mu_k mu_k^T``, ``mu_k = E[x | y = k]`` (the first-order part,
+  as in sliced inverse regression with the classes as slices). On
+  standardized inputs these are the SIR and SAVE matrices of Li (1991) and
+  Cook and Weisberg (1991) added, so both first- and second-order signal of
+  the classes is seen.
+- *Dimension* (``n_components=None``): nested candidates from the start's
+  eigenvectors, each refined from the previous one plus the next
+  eigenvector, until one fails to lower the held-out Brier score; the
+  smallest within one standard error of the best is kept.
+- *Outer layer*: random ReLU neurons spread uniformly in the subspace and
+  the projections (:func:`._network.subspace_features`), then an
+  L2-penalized logistic (two classes) or softmax regression, a convex
+  problem solved by L-BFGS; its penalty is chosen by held-out log loss on a
+  grid, then refitted on all samples.
+"""
+
+import numpy as np
+import torch
+
+from ._api import (
+    SubspaceFit,
+    _descent,
+    _numpy,
+    _store_refinement,
+    device_info,
+)
+from ._data import Samples, back_project, project
+from ._device import torch_threads
+from ._grassmann import link_heldout_losses, ordered_by_link
+from ._layerwise import DENSE_MAX_FEATURES, SecondMoment
+from ._network import subspace_features
+from ._stats import paired_z, sign_flip
+
+# the largest dimension tried by n_components="auto" (C(6 + 4, 4) = 210 Hermite
+# functions per link at the default degree 4)
+MAX_AUTO_COMPONENTS = 6
+# subspace iteration of the start operator when d exceeds DENSE_MAX_FEATURES
+START_ITERATIONS = 40
+# logistic penalty grid, relative to the mean variance of the features
+LOGISTIC_ALPHA_GRID = np.logspace(-6.0, 0.0, 7)
+LBFGS_MAX_ITER = 500
+# max |gradient| in the preconditioned coordinates: the log loss is then within
+# about 1e-6 of its minimum, far below its statistical error
+LBFGS_TOLERANCE = 1e-5
+# the penalty path stops after this many values without a better held-out loss
+# (the held-out log loss is unimodal in alpha in practice; the weak-penalty
+# fits, near separation, are the slow ones)
+PATH_PATIENCE = 2
+
+
+def indicators(codes, n_classes):
+    """Class-indicator targets: ``1{y = 1}`` (n,) for two classes, else one-hot (n, K)."""
+    codes = np.asarray(codes).astype(np.int64)
+    if n_classes == 2:
+        return (codes == 1).astype(np.float64)
+    return np.eye(n_classes)[codes]
+
+
+def class_moment_operator(samples):
+    """The start matrix ``S`` as a map ``V -> S V`` (see the module docstring).
+
+    ``samples`` serves standardized rows with indicator targets. Returns the
+    map and the ``d x d`` matrix when ``d <= DENSE_MAX_FEATURES`` (else None:
+    each product streams the rows, ``O(n d k K)``).
+    """
+    d = samples.n_features
+    Y = samples.targets if samples.targets.ndim == 2 else samples.targets[:, None]
+    p = samples.weights @ Y / samples.weight_sum
+    dense = d <= DENSE_MAX_FEATURES
+    # mu_k p_k = E[x Y_k]: one pass over the rows
+    first = None
+    for Xc, yc, wc in samples:
+        Yc = yc[:, None] if yc.ndim == 1 else yc
+        part = back_project(Xc, wc[:, None] * Yc)
+        first = part if first is None else first + part
+    first = first / samples.weight_sum  # (d, K): columns p_k mu_k
+    dt, dev = first.dtype, first.device
+    moments = [SecondMoment(samples.with_targets(Y[:, k] - p[k]), dense=dense)
+               for k in range(Y.shape[1])]
+    # with one indicator column (two classes) M_0 = -M_1, and the two SAVE terms add
+    # up to M_1^2 (1/p_1 + 1/(1 - p_1)); the first-order terms to |p_1 mu_1|^2 / (p_1 (1 - p_1))
+    # a class absent from these rows (p_k = 0) adds nothing
+    with np.errstate(divide="ignore"):
+        inverse = 1.0 / (p * (1.0 - p)) if Y.shape[1] == 1 else 1.0 / p
+    weights = torch.as_tensor(np.where(np.isfinite(inverse), inverse, 0.0), dtype=dt, device=dev)
+
+    def apply(V):
+        out = first @ (weights[:, None] * (first.T @ V))
+        for k, M in enumerate(moments):
+            out = out + weights[k] * (M @ (M @ V))
+        return out
+
+    matrix = None
+    if dense:
+        eye = torch.eye(d, dtype=dt, device=dev)
+        matrix = apply(eye)
+        matrix = 0.5 * (matrix + matrix.T)
+    return apply, matrix
+
+
+def class_moment_start(samples, count, generator):
+    """Top ``count`` eigenvectors and eigenvalues of the start matrix ``S``."""
+    apply, matrix = class_moment_operator(samples)
+    d = samples.n_features
+    if matrix is not None:
+        vals, vecs = torch.linalg.eigh(matrix)
+        order = torch.argsort(vals, descending=True)[:count]
+        return vecs[:, order], vals[order]
+    # S is positive semi-definite: subspace iteration with a few extra columns
+    q = min(d, count + 8)
+    V = torch.randn(d, q, generator=generator, dtype=torch.float64).to(samples.device,
+                                                                       samples.dtype)
+    for _ in range(START_ITERATIONS):
+        V, _ = torch.linalg.qr(apply(V))
+    H = V.T @ apply(V)
+    vals, vecs = torch.linalg.eigh(0.5 * (H + H.T))
+    order = torch.argsort(vals, descending=True)[:count]
+    return V @ vecs[:, order], vals[order]
+
+
+def brier_reference(train, valid):
+    """Held-out half Brier score of predicting ``train``'s class frequencies, per sample."""
+    center = train.weights @ train.targets / train.weight_sum
+    r = valid.targets - center
+    return 0.5 * (r * r if r.ndim == 1 else (r * r).sum(axis=1))
+
+
+def _heldout(train, valid, V, degree):
+    losses, _ = link_heldout_losses(train, valid, V, degree)
+    return losses
+
+
+def _refined(V0, train, valid, cfg, callback, tag):
+    """One refinement to its stopping rule: ``(SubspaceFit, held-out losses, descent)``."""
+    fit = SubspaceFit(loss="brier", subspace=None, n_components=V0.shape[1],
+                      spectrum=np.zeros(0), noise_level=0.0, degenerate=False)
+    descent = _descent(train, valid, V0, cfg, callback, tag)
+    while not descent.step():
+        pass
+    _store_refinement(fit, descent)
+    V, _ = descent.result()
+    fit.refined = True
+    return fit, _heldout(train, valid, V, cfg["degree"]), descent
+
+
+def _orthogonal_next(V, v):
+    """``v`` orthogonalized against ``V``'s columns and appended (twice, for rounding)."""
+    for _ in range(2):
+        v = v - V @ (V.T @ v)
+    return torch.cat([V, v / v.norm().clamp_min(1e-300)], dim=1)
+
+
+def _fit_refined_classes(train, valid, cfg, gen, callback):
+    """The "refined" solver: class-moment start, refinement, dimension by held-out Brier."""
+    k = cfg["n_components"]
+    d = train.n_features
+    limit = min(d, max(train.n_samples - 1, 1))
+    count = min(k if k is not None else MAX_AUTO_COMPONENTS, limit)
+    vecs, vals = class_moment_start(train, count, gen)
+    spectrum = _numpy(vals)
+    if k is not None:
+        fit, losses, descent = _refined(vecs[:, :k], train, valid, cfg, callback, None)
+        fit.spectrum = spectrum
+        return fit, losses, None
+    w = valid.weights
+    best_fit, best_losses, scores, tried = None, None, {}, []
+    V = None
+    for j in range(1, count + 1):
+        V0 = vecs[:, :1] if V is None else _orthogonal_next(V, vecs[:, j - 1:j])
+        fit, losses, descent = _refined(V0, train, valid, cfg, callback, {"loss": f"r={j}"})
+        scores[j] = float(w @ losses / w.sum())
+        tried.append((j, fit, losses))
+        V, _ = descent.result()
+        if best_losses is not None and not paired_z(losses - best_losses, w) < -1.0:
+            break  # this dimension did not lower the held-out loss: stop growing
+        if best_losses is None or scores[j] < scores[best_fit.n_components]:
+            best_fit, best_losses = fit, losses
+    # the smallest dimension within one standard error of the best
+    for j, fit, losses in tried:
+        if paired_z(losses - best_losses, w) < 1.0:
+            chosen, chosen_losses = fit, losses
+            break
+    chosen.spectrum = spectrum
+    chosen.dimension_scores = scores
+    if callback is not None:
+        callback("dimension_chosen", {"n_components": chosen.n_components, "scores": scores,
+                                      "refined": best_fit.n_components})
+    return chosen, chosen_losses, None
+
+
+def _fit_random_starts(train, valid, cfg, gen, callback):
+    """The "grassmann" solver: ``n_init`` random starts, the best on ``valid`` kept."""
+    best, kept = None, None
+    w = valid.weights
+    for start in range(cfg["n_init"]):
+        V0 = torch.randn(train.n_features, cfg["n_components"], generator=gen,
+                         dtype=torch.float64).to(train.device, train.dtype)
+        fit, losses, _ = _refined(V0, train, valid, cfg, callback, None)
+        score = float(w @ losses / w.sum())
+        if callback is not None and cfg["n_init"] > 1:
+            callback("restart_done", {"start": start + 1, "val_loss": score})
+        if best is None or score < best - 1e-9 * abs(best):
+            best, kept = score, (fit, losses)
+    return kept[0], kept[1], None
+
+
+def _log_losses(logits, Y):
+    """Per-sample log loss of ``logits`` ((n, 1): two classes, targets 0 / 1; else (n, K))."""
+    if Y.ndim == 1:
+        return torch.nn.functional.softplus(logits[:, 0]) - Y * logits[:, 0]
+    return torch.logsumexp(logits, dim=1) - (Y * logits).sum(dim=1)
+
+
+class LogisticProblem:
+    """L2-penalized logistic (two classes) or softmax regression on fixed features.
+
+    The objective is the weighted mean log loss of ``F A + c`` plus
+    ``alpha |A|^2 / 2`` (intercept ``c`` unpenalized), a convex problem
+    solved by L-BFGS with a strong Wolfe line search. L-BFGS is run in
+    preconditioned coordinates: with ``Q diag(s) Q^T`` the weighted
+    covariance of the features, ``A = Q diag((s / 4 + alpha)^(-1/2)) B``
+    makes the Hessian in ``B`` close to the identity (``1/4`` bounds the
+    curvature of the log loss), so the ill-conditioned small-``alpha`` fits
+    take tens of iterations instead of hundreds.
+    """
+
+    def __init__(self, F, Y, w):
+        self.Y, self.w = Y, w
+        self.weight_sum = float(w.sum())
+        self.mean = (w @ F) / self.weight_sum
+        self.F = F - self.mean
+        cov = self.F.T @ (w[:, None] * self.F) / self.weight_sum
+        s, self.Q = torch.linalg.eigh(0.5 * (cov + cov.T))
+        self.s = s.clamp_min(0.0)
+        self.n_out = 1 if Y.ndim == 1 else Y.shape[1]
+
+    def mean_variance(self):
+        return float(self.s.sum()) / self.s.numel()
+
+    def fit(self, alpha, init=None):
+        """``(A, c, converged)`` at penalty ``alpha``; ``init`` a previous ``(A, c)``."""
+        root = torch.sqrt(self.s / 4.0 + alpha)
+        T = self.Q / root  # A = T B
+        G = self.F @ T
+        dt, dev = self.F.dtype, self.F.device
+        if init is None:
+            B = torch.zeros(T.shape[1], self.n_out, dtype=dt, device=dev)
+            c = torch.zeros(self.n_out, dtype=dt, device=dev)
+        else:
+            A0, c0 = init
+            B = root[:, None] * (self.Q.T @ A0)
+            c = c0 + self.mean @ A0  # the intercept of the centred features
+        c = c.clone()
+        opt = torch.optim.LBFGS([B, c], lr=1.0, max_iter=LBFGS_MAX_ITER, history_size=20,
+                                tolerance_grad=LBFGS_TOLERANCE, tolerance_change=1e-12,
+                                line_search_fn="strong_wolfe")
+        w = (self.w / self.weight_sum)[:, None]
+        Y = self.Y[:, None] if self.Y.ndim == 1 else self.Y
+        # |A|^2 = sum_j |B_j|^2 / root_j^2, since Q is orthogonal
+        penalty = alpha / (root * root)[:, None]
+
+        def closure():
+            # the gradient by hand: autograd's bookkeeping cost more than the products
+            logits = project(G, B) + c
+            if self.n_out == 1:
+                per = torch.nn.functional.softplus(logits) - Y * logits
+                r = torch.sigmoid(logits) - Y
+            else:
+                logp = torch.log_softmax(logits, dim=1)
+                per = -(Y * logp)
+                r = torch.exp(logp) - Y
+            wr = w * r
+            B.grad = (back_project(G, wr) + penalty * B).contiguous()
+            c.grad = wr.sum(dim=0)
+            return float((w * per).sum() + 0.5 * (penalty * B * B).sum())
+
+        opt.step(closure)
+        n_iter = opt.state[opt._params[0]].get("n_iter", 0)
+        A = (T @ B).detach()
+        return A, (c.detach() - self.mean @ A), n_iter < LBFGS_MAX_ITER
+
+
+def fit_logistic(F, Y, w, alpha, init=None):
+    """L2-penalized logistic or softmax regression (see :class:`LogisticProblem`).
+
+    ``F`` (n, p) features, ``Y`` indicator targets ((n,) for two classes,
+    else one-hot (n, K)), ``w`` weights. Returns ``(A, c, converged)``.
+    """
+    return LogisticProblem(F, Y, w).fit(alpha, init)
+
+
+def _outer_logistic(fit, train, valid, final, cfg, gen, callback):
+    """Logistic outer layer on neurons in the subspace; penalty by held-out log loss."""
+    V = torch.as_tensor(fit.subspace).to(final.device, final.dtype)
+    width = cfg["width"]
+    D, b, features = subspace_features(V, width, gen, cfg["bias_scale"], cfg["activation"])
+
+    def table(samples):
+        F = torch.cat([features(Xc) for Xc, _, _ in samples])
+        Y = torch.as_tensor(samples.targets).to(samples.device, samples.dtype)
+        w = torch.as_tensor(samples.weights).to(samples.device, samples.dtype)
+        return F, Y, w
+
+    scores = {}
+    if cfg["alpha"] is None:
+        problem = LogisticProblem(*table(train))
+        Fv, Yv, _ = table(valid)
+        scale = problem.mean_variance()
+        alphas = (scale if scale > 0 else 1.0) * LOGISTIC_ALPHA_GRID
+        state, best, since = None, None, 0
+        # from the strongest penalty down, each fit warm-starting the next
+        for alpha in alphas[::-1]:
+            if since >= PATH_PATIENCE:
+                break
+            A, c, _ = problem.fit(float(alpha), state)
+            state = (A, c)
+            losses = _log_losses(Fv @ A + c, Yv).double().cpu().numpy()
+            score = float(valid.weights @ losses / valid.weight_sum)
+            scores[float(alpha)] = score
+            if best is None or score < best[1] - 1e-9 * abs(best[1]):
+                best, since = (float(alpha), score, state), 0
+            else:
+                since += 1
+        alpha, _, state = best
+        del problem, Fv
+    else:
+        alpha, state = float(cfg["alpha"]), None
+    A, c, converged = fit_logistic(*table(final), alpha, state)
+    fit.directions = _numpy(D)
+    fit.biases = _numpy(b)
+    A64 = A.double()
+    fit.coef = _numpy(A64[:width])
+    fit.linear = _numpy(V.double() @ A64[width:])
+    fit.intercept = _numpy(c)
+    fit.alpha = alpha
+    fit.gcv = None
+    fit.selection = {"log_loss": scores} if scores else {}
+    fit.outer_converged = converged
+    if callback is not None:
+        callback("logistic_done", {"alpha": alpha, "scores": scores})
+    return fit
+
+
+def fit_classifier(parts, *, n_classes, solver="refined", device="cpu", dtype="auto",
+                   batch_size=None, seed=0, callback=None, n_threads=None, **cfg):
+    """Learn the subspace of a multi-index classifier and its logistic outer layer.
+
+    Parameters
+    ----------
+    parts : dict
+        NumPy triples ``(X, codes, w)`` keyed ``"train"``, ``"valid"`` and
+        ``"all"`` (standardized rows, class codes ``0 .. n_classes - 1``,
+        relative weights).
+    n_classes : int
+        ``K >= 2``.
+    solver : {"refined", "grassmann"}
+        Start from the class moments (and choose the dimension when
+        ``cfg["n_components"]`` is None) or from ``n_init`` random
+        subspaces.
+    **cfg
+        ``n_components``, ``degree``, ``max_iter``, ``patience``,
+        ``n_init``, ``width``, ``bias_scale``, ``activation``, ``alpha``
+        (logistic penalty, None: by held-out log loss).
+
+    Returns
+    -------
+    SubspaceFit
+        ``coef`` (width, n_out), ``linear`` (d, n_out) and ``intercept``
+        (n_out,), ``n_out = 1`` for two classes and ``K`` otherwise;
+        ``heldout`` is (best held-out half Brier score, that of the class
+        frequencies, paired z-score of the difference).
+    """
+    dev, dt = device_info(device, dtype)
+    n, d = parts["all"][0].shape
+    with torch_threads(n_threads, n, d):
+        cache = {}
+
+        def samples(key):
+            X, codes, w = parts[key]
+            if id(parts[key]) not in cache:
+                cache[id(parts[key])] = Samples(X, indicators(codes, n_classes), w, dev, dt,
+                                                batch_size)
+            return cache[id(parts[key])]
+
+        train, valid, final = samples("train"), samples("valid"), samples("all")
+        gen = torch.Generator().manual_seed(int(seed))
+        run = _fit_refined_classes if solver == "refined" else _fit_random_starts
+        fit, losses, _ = run(train, valid, cfg, gen, callback)
+        reference = brier_reference(train, valid)
+        w = valid.weights
+        fit.heldout = (float(w @ losses / w.sum()), float(w @ reference / w.sum()),
+                       paired_z(losses - reference, w))
+        fit.selection = {}
+        # the subspace ordered by how much the fitted links vary along each direction
+        V = torch.as_tensor(fit.subspace).to(dev, dt)
+        fit.subspace = sign_flip(_numpy(ordered_by_link(train, V, cfg["degree"])))
+        _outer_logistic(fit, train, valid, final, cfg, gen, callback)
+    arrays = [fit.subspace, fit.directions, fit.biases, fit.coef, fit.linear, fit.intercept]
+    if not all(np.all(np.isfinite(a)) for a in arrays):
+        raise ValueError("training diverged: the fitted weights are not finite; use "
+                         "dtype='float64'.")
+    return fit
+
