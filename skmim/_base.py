@@ -87,6 +87,10 @@ ACTIVATIONS = {
 }
 
 
+# rows per chunk of a prediction: bounds its temporaries (chunk x width)
+PREDICT_CHUNK = 65536
+
+
 def network_output(Xc, W, b, a, c, act):
     """``act(Xc W^T + b) a + c``: the two-layer network on centred rows ``Xc``."""
     return act(Xc @ W.T + b) @ a + c
@@ -538,6 +542,21 @@ class BaseMultiIndex(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             SubspaceWarning,
             stacklevel=user_stacklevel(),
         )
+
+    def _network_output(self, X):
+        """The fitted network on validated rows ``X``, in row chunks (NumPy).
+
+        ``(n,)`` for a scalar ``intercept_`` (the regressor), ``(n, K)`` for
+        ``K`` outputs (the classifier's logits).
+        """
+        act = ACTIVATIONS[self.hidden_activation_]
+        out = np.empty((X.shape[0],) + np.shape(self.intercept_))
+        for start in range(0, X.shape[0], PREDICT_CHUNK):
+            Xc = np.asarray(X[start:start + PREDICT_CHUNK], dtype=np.float64) - self.x_mean_
+            out[start:start + PREDICT_CHUNK] = network_output(
+                Xc, self.hidden_weights_, self.hidden_biases_, self.output_weights_,
+                self.intercept_, act) + Xc @ self.linear_weights_
+        return out
 
     @property
     def _n_features_out(self):

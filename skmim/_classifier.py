@@ -13,20 +13,16 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _engine
 from ._base import (
-    ACTIVATIONS,
     STAGE1_CONSTRAINTS,
     BaseMultiIndex,
     atomic,
     is_tensor,
-    network_output,
     tensor_module,
 )
 from ._engine import CONFIRM_Z
 from ._preprocess import input_weights, stats_from
 from ._sklearn_private import Interval, StrOptions, _check_sample_weight, _fit_context
 from ._warnings import SubspaceWarning, user_stacklevel
-
-_PREDICT_CHUNK = 65536
 
 _SHARED = ("n_components", "width", "validation_fraction", "link_degree", "max_iter",
            "n_iter_no_change", "n_init", "device", "dtype", "batch_size", "whiten",
@@ -378,13 +374,7 @@ class MultiIndexNetClassifier(ClassifierMixin, BaseMultiIndex):
         if is_tensor(X):
             X = tensor_module().to_numpy(X)
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
-        act = ACTIVATIONS[self.hidden_activation_]
-        out = np.empty((X.shape[0], self.intercept_.size))
-        for start in range(0, X.shape[0], _PREDICT_CHUNK):
-            Xc = np.asarray(X[start:start + _PREDICT_CHUNK], dtype=np.float64) - self.x_mean_
-            out[start:start + _PREDICT_CHUNK] = network_output(
-                Xc, self.hidden_weights_, self.hidden_biases_, self.output_weights_,
-                self.intercept_, act) + Xc @ self.linear_weights_
+        out = self._network_output(X)
         return out[:, 0] if out.shape[1] == 1 else out
 
     def predict_proba(self, X):

@@ -8,18 +8,14 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._base import (
-    ACTIVATIONS,
     STAGE1_CONSTRAINTS,
     BaseMultiIndex,
     atomic,
     is_tensor,
-    network_output,
     tensor_module,
 )
 from ._preprocess import input_weights, stats_from
 from ._sklearn_private import Interval, StrOptions, _fit_context
-
-_PREDICT_CHUNK = 65536
 
 
 class MultiIndexNetRegressor(RegressorMixin, BaseMultiIndex):
@@ -654,11 +650,4 @@ class MultiIndexNetRegressor(RegressorMixin, BaseMultiIndex):
                 self.hidden_biases_, self.output_weights_, self.intercept_, self.linear_weights_,
                 self.hidden_activation_)
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
-        act = ACTIVATIONS[self.hidden_activation_]
-        out = np.empty(X.shape[0])
-        for start in range(0, X.shape[0], _PREDICT_CHUNK):
-            Xc = np.asarray(X[start:start + _PREDICT_CHUNK], dtype=np.float64) - self.x_mean_
-            out[start:start + _PREDICT_CHUNK] = network_output(
-                Xc, self.hidden_weights_, self.hidden_biases_, self.output_weights_,
-                self.intercept_, act) + Xc @ self.linear_weights_
-        return out
+        return self._network_output(X)
