@@ -361,7 +361,8 @@ class BaseMultiIndex(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
                 f"the refinement stopped at max_iter={self.max_iter} steps while its held-out "
                 f"loss was still improving (n_iter_no_change={self.n_iter_no_change} steps "
                 "without improvement stop it): the subspace may not have converged. Raise "
-                "max_iter, or continue from this model with warm_start=True.",
+                "max_iter" + (", or continue from this model with warm_start=True."
+                              if "warm_start" in self.get_params() else "."),
                 ConvergenceWarning, stacklevel=user_stacklevel())
         return fit, counts
 
