@@ -175,9 +175,7 @@ class BaseMultiIndex(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         Torch tensors (any device, ``requires_grad`` or not) are taken as
         NumPy arrays: the standardization and the split run on the host.
         """
-        if any(is_tensor(a) for a in (X, y, sample_weight)):
-            to_numpy = tensor_module().to_numpy
-            X, y, sample_weight = to_numpy(X), to_numpy(y), to_numpy(sample_weight)
+        X, y, sample_weight = self._on_host(X, y, sample_weight)
         if y is not None:
             y = check_numeric_y(y)
         X, y = validate_data(
@@ -188,6 +186,14 @@ class BaseMultiIndex(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         sw = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
         X, y, sw = self._weighted_rows(X, y, sw)
         return X, np.asarray(y, dtype=np.float64), sw
+
+    @staticmethod
+    def _on_host(*arrays):
+        """The arrays with torch tensors (any device, with gradient or not) as NumPy."""
+        if any(is_tensor(a) for a in arrays):
+            to_numpy = tensor_module().to_numpy
+            return tuple(to_numpy(a) for a in arrays)
+        return arrays
 
     @staticmethod
     def _weighted_rows(X, y, sw):

@@ -16,8 +16,6 @@ from ._base import (
     STAGE1_CONSTRAINTS,
     BaseMultiIndex,
     atomic,
-    is_tensor,
-    tensor_module,
 )
 from ._engine import CONFIRM_Z
 from ._preprocess import input_weights, stats_from
@@ -308,9 +306,7 @@ class MultiIndexNetClassifier(ClassifierMixin, BaseMultiIndex):
 
     def _validate_fit_input(self, X, y, sample_weight, reset=True):
         """Validated float64 ``X``, class codes and positive weights (class weights applied)."""
-        if any(is_tensor(a) for a in (X, y, sample_weight)):
-            to_numpy = tensor_module().to_numpy
-            X, y, sample_weight = to_numpy(X), to_numpy(y), to_numpy(sample_weight)
+        X, y, sample_weight = self._on_host(X, y, sample_weight)
         X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], ensure_min_samples=2,
                              reset=reset)
         check_classification_targets(y)
@@ -337,10 +333,9 @@ class MultiIndexNetClassifier(ClassifierMixin, BaseMultiIndex):
 
     def _run_engine(self, parts, progress, solver, device, dtype, seed, u, n_steps, k, state,
                     start, previous):
-        parts = {key: (X, np.rint(y).astype(np.int64), w)
-                 for key, (X, y, w) in ((key, parts[key]) for key in ("train", "valid", "all"))}
+        # the targets are the class codes (as floats: see _engine_targets)
         return _engine.fit_classifier(
-            parts, n_classes=self.classes_.size, solver=solver, device=device, dtype=dtype,
+            {key: parts[key] for key in ("train", "valid", "all")}, n_classes=self.classes_.size, solver=solver, device=device, dtype=dtype,
             batch_size=self.batch_size, seed=seed, callback=progress, n_threads=self.n_threads,
             n_components=k, degree=self.link_degree, max_iter=self.max_iter,
             patience=self.n_iter_no_change, n_init=self.n_init, width=self.width,
@@ -371,8 +366,7 @@ class MultiIndexNetClassifier(ClassifierMixin, BaseMultiIndex):
             per class (the softmax of which is :meth:`predict_proba`).
         """
         check_is_fitted(self)
-        if is_tensor(X):
-            X = tensor_module().to_numpy(X)
+        (X,) = self._on_host(X)
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
         out = self._network_output(X)
         return out[:, 0] if out.shape[1] == 1 else out

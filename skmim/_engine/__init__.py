@@ -5,9 +5,10 @@ device and a dtype, and return NumPy arrays.
 
 Importing this package does not import torch: the NumPy constants and
 statistics the estimator layer shares live in :mod:`skmim._engine._stats`,
-and the torch entry points (``fit_network``, ``fit_classifier``,
-``spectral_subspace``, ``device_info``, ``SubspaceFit``) load :mod:`skmim._engine._api`, and torch
-with it, on first access.
+and the torch entry points (``fit_network``, ``spectral_subspace``,
+``device_info``, ``SubspaceFit``; ``fit_classifier``) load
+:mod:`skmim._engine._api` (:mod:`skmim._engine._classify`), and torch with
+it, on first access.
 """
 
 from ._stats import CONFIRM_Z, SOLVERS, STAGE1_LOSSES, count_above_noise, paired_z, sign_flip

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from ._data import Samples, back_project, project
+from ._data import Samples, back_project
 from ._device import resolve_device, resolve_dtype, torch_threads
 from ._grassmann import GrassmannDescent, huber_gains, link_heldout_losses, ordered_by_link
 from ._layerwise import (
@@ -182,9 +182,12 @@ def _store_refinement(fit, descent):
     fit.hit_max_iter = descent.hit_max_iter
 
 
-def _refine(fit, V0, train, valid, cfg, callback):
-    """Run one descent to its stopping rule; returns its smallest held-out loss and itself."""
-    descent = _descent(train, valid, V0, cfg, callback)
+def _refine(fit, V0, train, valid, cfg, callback, tag=None):
+    """Run one descent to its stopping rule; returns its smallest held-out loss and itself.
+
+    ``tag`` (a dict) is added to every step record reported.
+    """
+    descent = _descent(train, valid, V0, cfg, callback, tag)
     while not descent.step():
         pass
     _store_refinement(fit, descent)
@@ -758,18 +761,18 @@ def _choose_loss(s1, losses, cfg, seed):
     return name, {key: float(ratio) for key, (_, ratio) in scores.items()}
 
 
-def _fit_grassmann(train, valid, final, cfg, seed, callback, starts=None, loss="squared"):
-    """Two-timescale descent from each start; the best on ``valid`` kept.
+def random_starts(n_features, cfg, gen):
+    """``n_init`` random ``(d, n_components)`` starts of the "grassmann" solver (float64)."""
+    return [torch.randn(n_features, cfg["n_components"], generator=gen, dtype=torch.float64)
+            for _ in range(cfg["n_init"])]
 
-    ``starts`` (torch tensors of shape (d, k)) default to ``n_init`` random
-    subspaces (the "grassmann" solver); a warm start passes the previous
-    fit's subspace and its ``loss`` name.
+
+def best_of_starts(starts, train, valid, cfg, callback, loss):
+    """A refinement from each start; the one with the smallest held-out loss kept.
+
+    Returns ``(fit, its held-out loss, its descent)``; ``fit`` is a
+    :class:`SubspaceFit` named ``loss`` holding the refined subspace.
     """
-    d = train.n_features
-    gen = torch.Generator().manual_seed(int(seed))
-    if starts is None:
-        starts = [torch.randn(d, cfg["n_components"], generator=gen, dtype=torch.float64)
-                  for _ in range(cfg["n_init"])]
     fit, best, kept = None, np.inf, None
     for start, V0 in enumerate(starts):
         trial = SubspaceFit(loss=loss, subspace=None, n_components=V0.shape[1],
@@ -780,6 +783,20 @@ def _fit_grassmann(train, valid, final, cfg, seed, callback, starts=None, loss="
             callback("restart_done", {"start": start + 1, "val_loss": score})
         if fit is None or score < best - 1e-9 * abs(best):
             fit, best, kept = trial, score, descent
+    return fit, best, kept
+
+
+def _fit_grassmann(train, valid, final, cfg, seed, callback, starts=None, loss="squared"):
+    """Two-timescale descent from each start; the best on ``valid`` kept.
+
+    ``starts`` (torch tensors of shape (d, k)) default to ``n_init`` random
+    subspaces (the "grassmann" solver); a warm start passes the previous
+    fit's subspace and its ``loss`` name.
+    """
+    gen = torch.Generator().manual_seed(int(seed))
+    if starts is None:
+        starts = random_starts(train.n_features, cfg, gen)
+    fit, best, kept = best_of_starts(starts, train, valid, cfg, callback, loss)
     fit.selection = {loss: best}
     fit.refined = True
     fit.heldout = (best, mean_loss(train, valid), confirmation_z(kept, train, cfg["huber_delta"]))

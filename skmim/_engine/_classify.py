@@ -31,13 +31,7 @@ target matrix).
 import numpy as np
 import torch
 
-from ._api import (
-    SubspaceFit,
-    _descent,
-    _numpy,
-    _store_refinement,
-    device_info,
-)
+from ._api import SubspaceFit, _numpy, _refine, best_of_starts, device_info, random_starts
 from ._data import Samples, back_project, project
 from ._device import torch_threads
 from ._grassmann import link_heldout_losses, ordered_by_link
@@ -139,7 +133,9 @@ def brier_reference(train, valid):
     return 0.5 * (r * r if r.ndim == 1 else (r * r).sum(axis=1))
 
 
-def _heldout(train, valid, V, degree):
+def _heldout(train, valid, fit, degree):
+    """Per held-out sample: half the Brier score of the links fitted on ``fit``'s subspace."""
+    V = torch.as_tensor(fit.subspace).to(train.device, train.dtype)
     losses, _ = link_heldout_losses(train, valid, V, degree)
     return losses
 
@@ -148,13 +144,8 @@ def _refined(V0, train, valid, cfg, callback, tag):
     """One refinement to its stopping rule: ``(SubspaceFit, held-out losses, descent)``."""
     fit = SubspaceFit(loss="brier", subspace=None, n_components=V0.shape[1],
                       spectrum=np.zeros(0), noise_level=0.0, degenerate=False)
-    descent = _descent(train, valid, V0, cfg, callback, tag)
-    while not descent.step():
-        pass
-    _store_refinement(fit, descent)
-    V, _ = descent.result()
-    fit.refined = True
-    return fit, _heldout(train, valid, V, cfg["degree"]), descent
+    _, descent = _refine(fit, V0, train, valid, cfg, callback, tag)
+    return fit, _heldout(train, valid, fit, cfg["degree"]), descent
 
 
 def _orthogonal_next(V, v):
@@ -167,15 +158,14 @@ def _orthogonal_next(V, v):
 def _fit_refined_classes(train, valid, cfg, gen, callback):
     """The "refined" solver: class-moment start, refinement, dimension by held-out Brier."""
     k = cfg["n_components"]
-    d = train.n_features
-    limit = min(d, max(train.n_samples - 1, 1))
+    limit = min(train.n_features, max(train.n_samples - 1, 1))
     count = min(k if k is not None else MAX_AUTO_COMPONENTS, limit)
     vecs, vals = class_moment_start(train, count, gen)
     spectrum = _numpy(vals)
     if k is not None:
-        fit, losses, descent = _refined(vecs[:, :k], train, valid, cfg, callback, None)
+        fit, losses, _ = _refined(vecs[:, :k], train, valid, cfg, callback, None)
         fit.spectrum = spectrum
-        return fit, losses, None
+        return fit, losses
     w = valid.weights
     best_fit, best_losses, scores, tried = None, None, {}, []
     V = None
@@ -199,23 +189,14 @@ def _fit_refined_classes(train, valid, cfg, gen, callback):
     if callback is not None:
         callback("dimension_chosen", {"n_components": chosen.n_components, "scores": scores,
                                       "refined": best_fit.n_components})
-    return chosen, chosen_losses, None
+    return chosen, chosen_losses
 
 
 def _fit_random_starts(train, valid, cfg, gen, callback):
     """The "grassmann" solver: ``n_init`` random starts, the best on ``valid`` kept."""
-    best, kept = None, None
-    w = valid.weights
-    for start in range(cfg["n_init"]):
-        V0 = torch.randn(train.n_features, cfg["n_components"], generator=gen,
-                         dtype=torch.float64).to(train.device, train.dtype)
-        fit, losses, _ = _refined(V0, train, valid, cfg, callback, None)
-        score = float(w @ losses / w.sum())
-        if callback is not None and cfg["n_init"] > 1:
-            callback("restart_done", {"start": start + 1, "val_loss": score})
-        if best is None or score < best - 1e-9 * abs(best):
-            best, kept = score, (fit, losses)
-    return kept[0], kept[1], None
+    starts = random_starts(train.n_features, cfg, gen)
+    fit, _, _ = best_of_starts(starts, train, valid, cfg, callback, "brier")
+    return fit, _heldout(train, valid, fit, cfg["degree"])
 
 
 def _log_losses(logits, Y):
@@ -363,8 +344,8 @@ def fit_classifier(parts, *, n_classes, solver="refined", device="cpu", dtype="a
     ----------
     parts : dict
         NumPy triples ``(X, codes, w)`` keyed ``"train"``, ``"valid"`` and
-        ``"all"`` (standardized rows, class codes ``0 .. n_classes - 1``,
-        relative weights).
+        ``"all"`` (standardized rows, class codes ``0 .. n_classes - 1`` as
+        integers or integral floats, relative weights).
     n_classes : int
         ``K >= 2``.
     solver : {"refined", "grassmann"}
@@ -399,12 +380,12 @@ def fit_classifier(parts, *, n_classes, solver="refined", device="cpu", dtype="a
         train, valid, final = samples("train"), samples("valid"), samples("all")
         gen = torch.Generator().manual_seed(int(seed))
         run = _fit_refined_classes if solver == "refined" else _fit_random_starts
-        fit, losses, _ = run(train, valid, cfg, gen, callback)
+        fit, losses = run(train, valid, cfg, gen, callback)
+        fit.refined = True  # both solvers end in a refinement
         reference = brier_reference(train, valid)
         w = valid.weights
         fit.heldout = (float(w @ losses / w.sum()), float(w @ reference / w.sum()),
                        paired_z(losses - reference, w))
-        fit.selection = {}
         # the subspace ordered by how much the fitted links vary along each direction
         V = torch.as_tensor(fit.subspace).to(dev, dt)
         fit.subspace = sign_flip(_numpy(ordered_by_link(train, V, cfg["degree"])))

@@ -115,18 +115,17 @@ def _huber_ridge(samples, feature_fn, n_features, alpha, grid, n_varying):
 
 
 def ridge_from_chunks(chunks, n_features, weight_sum, device, alpha=None, grid=ALPHA_GRID,
-                      n_varying=None, multi_output=False):
+                      n_varying=None):
     """:func:`ridge_gcv` on precomputed ``(features, targets, weights)`` chunks.
 
-    Targets of shape (n, K) (``K`` outputs sharing the features, as the
+    Targets of shape (n, K), ``K >= 2`` (``K`` outputs sharing the features, as the
     class indicators of a classifier) give ``coef`` of shape
     (n_features, K) and an intercept tensor of shape (K,), the penalty
-    chosen by the GCV criterion summed over the outputs; so does a single
-    column with ``multi_output=True``.
+    chosen by the GCV criterion summed over the outputs.
     """
     sw = weight_sum
     acc = _sufficient_statistics(chunks, n_features, device)
-    multi = acc["Fy"].shape[1] > 1 or multi_output
+    multi = acc["Fy"].shape[1] > 1
     mF = acc["sF"] / sw
     my = acc["sy"] / sw
     G = acc["G"] - sw * torch.outer(mF, mF)
