@@ -106,7 +106,9 @@ class MultiIndexNetClassifier(ClassifierMixin, BaseMultiIndex):
         Maximum number of refinement steps.
     n_iter_no_change : int, default=15
         Refinement stops after this many steps without a better held-out
-        Brier score; the best subspace seen is kept.
+        Brier score (of the links' values clamped to [0, 1]), or earlier when
+        the subspace has stopped moving (by less than 1e-3 over the last five
+        steps); the best subspace seen is kept.
     n_init : int, default=4
         Random starts of ``solver="grassmann"``.
     whiten : bool or {"ledoit_wolf", "oas"}, default="ledoit_wolf"

@@ -53,7 +53,8 @@ class MultiIndexProjector(BaseMultiIndex):
         :class:`~sklearn.exceptions.ConvergenceWarning` (``warm_start=True``
         continues it).
     n_iter_no_change : int, default=15
-        Patience of the refinement's stopping rule.
+        Patience of the refinement's stopping rule (it also stops when the
+        subspace has moved by less than 1e-3 over the last five steps).
     n_init : int, default=4
         Random starts of ``solver="grassmann"`` (the one with the smallest
         held-out loss is kept). From a random start the descent can stall at a

@@ -238,8 +238,10 @@ class MultiIndexNetRegressor(RegressorMixin, BaseMultiIndex):
         :class:`~sklearn.exceptions.ConvergenceWarning` (``warm_start=True``
         continues it).
     n_iter_no_change : int, default=15
-        Refinement stops after this many steps without a better held-out loss;
-        the best subspace seen is kept.
+        Refinement stops after this many steps without a better held-out loss,
+        or earlier when the subspace has stopped moving (it moved by less than
+        1e-3, in the sine of the largest principal angle, over the last five
+        steps); the best subspace seen is kept.
     n_init : int, default=4
         Random starts of ``solver="grassmann"`` (the one with the smallest
         held-out loss is kept). From a random start the descent can stall at a

@@ -300,3 +300,45 @@ def test_null_z_of_sliced_statistic():
         noise.append(null_z(lambda m: membership_top_eigenvalue(s, m), slice_membership(s),
                             s.weights, order)[0])
     assert np.max(np.abs(noise)) < 4  # measured
+
+
+def test_descent_stops_when_the_subspace_stops_moving():
+    # noiseless single-index data started at the truth: the subspace does not
+    # move, so the run ends after MOVE_WINDOW steps instead of waiting for
+    # the held-out patience (and reports no max_iter stop)
+    from skmim._engine._grassmann import MOVE_WINDOW, GrassmannDescent
+
+    rng = np.random.RandomState(3)
+    X = rng.standard_normal((3000, 8))
+    y = hermite(2, X[:, 0])
+    train = Samples(X[:2000], y[:2000], np.ones(2000), CPU, F64)
+    valid = Samples(X[2000:], y[2000:], np.ones(1000), CPU, F64)
+    V0 = torch.eye(8, dtype=F64)[:, :1]
+    descent = GrassmannDescent(train, valid, V0, degree=2, max_iter=200, patience=50)
+    while not descent.step():
+        pass
+    assert descent.n_iter == MOVE_WINDOW
+    assert not descent.hit_max_iter
+    assert abs(float(descent.V[0, 0])) > 1 - 1e-8
+    # with the rule off, the same run takes more steps (until no step lowers the loss)
+    slow = GrassmannDescent(train, valid, V0, degree=2, max_iter=200, patience=50, move_tol=0.0)
+    while not slow.step():
+        pass
+    assert slow.n_iter > MOVE_WINDOW
+
+
+def test_clipped_heldout_scores_of_probabilities():
+    # clamping a link's values to [0, 1] cannot raise any sample's Brier score
+    # against 0/1 targets; a cubic link extrapolates beyond that range
+    from skmim._engine._grassmann import link_heldout_losses
+
+    rng = np.random.RandomState(4)
+    X = rng.standard_normal((4000, 3))
+    y = (X[:, 0] > 0.3).astype(float)
+    train = Samples(X[:3000], y[:3000], np.ones(3000), CPU, F64)
+    valid = Samples(X[3000:], y[3000:], np.ones(1000), CPU, F64)
+    V = torch.eye(3, dtype=F64)[:, :1]
+    raw, _ = link_heldout_losses(train, valid, V, 3)
+    clipped, _ = link_heldout_losses(train, valid, V, 3, clip=(0.0, 1.0))
+    assert np.all(clipped <= raw + 1e-15)
+    assert clipped.sum() < raw.sum()

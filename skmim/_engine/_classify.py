@@ -30,6 +30,7 @@ target matrix).
 
 import numpy as np
 import torch
+from scipy.optimize import minimize
 
 from ._api import SubspaceFit, _numpy, _refine, best_of_starts, device_info, random_starts
 from ._data import Samples, back_project, project
@@ -50,10 +51,16 @@ LBFGS_MAX_ITER = 500
 # max |gradient| in the preconditioned coordinates: the log loss is then within
 # about 1e-6 of its minimum, far below its statistical error
 LBFGS_TOLERANCE = 1e-5
+# the fits along the penalty path only rank penalties by held-out log loss:
+# a looser tolerance (the final fit on all samples uses LBFGS_TOLERANCE)
+PATH_TOLERANCE = 1e-4
 # the penalty path stops after this many values without a better held-out loss
 # (the held-out log loss is unimodal in alpha in practice; the weak-penalty
 # fits, near separation, are the slow ones)
 PATH_PATIENCE = 2
+# held-out Brier scores are taken of the links' values clamped to the range of
+# a probability (see GrassmannDescent's ``clip``)
+PROBABILITY_RANGE = (0.0, 1.0)
 
 
 def indicators(codes, n_classes):
@@ -136,7 +143,7 @@ def brier_reference(train, valid):
 def _heldout(train, valid, fit, degree):
     """Per held-out sample: half the Brier score of the links fitted on ``fit``'s subspace."""
     V = torch.as_tensor(fit.subspace).to(train.device, train.dtype)
-    losses, _ = link_heldout_losses(train, valid, V, degree)
+    losses, _ = link_heldout_losses(train, valid, V, degree, clip=PROBABILITY_RANGE)
     return losses
 
 
@@ -211,7 +218,9 @@ class LogisticProblem:
 
     The objective is the weighted mean log loss of ``F A + c`` plus
     ``alpha |A|^2 / 2`` (intercept ``c`` unpenalized), a convex problem
-    solved by L-BFGS with a strong Wolfe line search. L-BFGS is run in
+    solved by SciPy's L-BFGS-B (the solver of scikit-learn's
+    ``LogisticRegression``; the products stay on the device, only the
+    ``p K`` parameters travel to the host per iteration). It is run in
     preconditioned coordinates: with ``Q diag(s) Q^T`` the weighted
     covariance of the features, ``A = Q diag((s / 4 + alpha)^(-1/2)) B``
     makes the Hessian in ``B`` close to the identity (``1/4`` bounds the
@@ -232,8 +241,11 @@ class LogisticProblem:
     def mean_variance(self):
         return float(self.s.sum()) / self.s.numel()
 
-    def fit(self, alpha, init=None):
-        """``(A, c, converged)`` at penalty ``alpha``; ``init`` a previous ``(A, c)``."""
+    def fit(self, alpha, init=None, tol=None):
+        """``(A, c, converged)`` at penalty ``alpha``; ``init`` a previous ``(A, c)``.
+
+        ``tol``: L-BFGS-B's gradient tolerance (default ``LBFGS_TOLERANCE``).
+        """
         root = torch.sqrt(self.s / 4.0 + alpha)
         T = self.Q / root  # A = T B
         G = self.F @ T
@@ -245,17 +257,16 @@ class LogisticProblem:
             A0, c0 = init
             B = root[:, None] * (self.Q.T @ A0)
             c = c0 + self.mean @ A0  # the intercept of the centred features
-        c = c.clone()
-        opt = torch.optim.LBFGS([B, c], lr=1.0, max_iter=LBFGS_MAX_ITER, history_size=20,
-                                tolerance_grad=LBFGS_TOLERANCE, tolerance_change=1e-12,
-                                line_search_fn="strong_wolfe")
         w = (self.w / self.weight_sum)[:, None]
         Y = self.Y[:, None] if self.Y.ndim == 1 else self.Y
         # |A|^2 = sum_j |B_j|^2 / root_j^2, since Q is orthogonal
         penalty = alpha / (root * root)[:, None]
+        shape = B.shape
 
-        def closure():
+        def objective(x):
             # the gradient by hand: autograd's bookkeeping cost more than the products
+            theta = torch.from_numpy(x).to(dev, dt)
+            B, c = theta[:-self.n_out].reshape(shape), theta[-self.n_out:]
             logits = project(G, B) + c
             if self.n_out == 1:
                 per = torch.nn.functional.softplus(logits) - Y * logits
@@ -265,14 +276,20 @@ class LogisticProblem:
                 per = -(Y * logp)
                 r = torch.exp(logp) - Y
             wr = w * r
-            B.grad = (back_project(G, wr) + penalty * B).contiguous()
-            c.grad = wr.sum(dim=0)
-            return float((w * per).sum() + 0.5 * (penalty * B * B).sum())
+            grad = torch.cat([(back_project(G, wr) + penalty * B).reshape(-1), wr.sum(dim=0)])
+            value = (w * per).sum() + 0.5 * (penalty * B * B).sum()
+            return float(value), grad.double().cpu().numpy()
 
-        opt.step(closure)
-        n_iter = opt.state[opt._params[0]].get("n_iter", 0)
-        A = (T @ B).detach()
-        return A, (c.detach() - self.mean @ A), n_iter < LBFGS_MAX_ITER
+        x0 = torch.cat([B.reshape(-1), c]).double().cpu().numpy()
+        result = minimize(objective, x0, jac=True, method="L-BFGS-B",
+                          options={"maxiter": LBFGS_MAX_ITER, "maxcor": 20,
+                                   "gtol": LBFGS_TOLERANCE if tol is None else tol})
+        theta = torch.from_numpy(result.x).to(dev, dt)
+        B, c = theta[:-self.n_out].reshape(shape), theta[-self.n_out:]
+        A = T @ B
+        # status 1: the iteration limit; 0: converged, 2: no further decrease
+        # possible in floating point (at the minimum to rounding)
+        return A, (c - self.mean @ A), result.status != 1
 
 
 def fit_logistic(F, Y, w, alpha, init=None):
@@ -307,7 +324,7 @@ def _outer_logistic(fit, train, valid, final, cfg, gen, callback):
         for alpha in alphas[::-1]:
             if since >= PATH_PATIENCE:
                 break
-            A, c, _ = problem.fit(float(alpha), state)
+            A, c, _ = problem.fit(float(alpha), state, PATH_TOLERANCE)
             state = (A, c)
             losses = _log_losses(Fv @ A + c, Yv).double().cpu().numpy()
             score = float(valid.weights @ losses / valid.weight_sum)
@@ -379,6 +396,7 @@ def fit_classifier(parts, *, n_classes, solver="refined", device="cpu", dtype="a
 
         train, valid, final = samples("train"), samples("valid"), samples("all")
         gen = torch.Generator().manual_seed(int(seed))
+        cfg = dict(cfg, clip=PROBABILITY_RANGE)
         run = _fit_refined_classes if solver == "refined" else _fit_random_starts
         fit, losses = run(train, valid, cfg, gen, callback)
         fit.refined = True  # both solvers end in a refinement

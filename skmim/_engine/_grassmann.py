@@ -133,10 +133,16 @@ def _projected(samples, V):
     return [(project(Xc, V), yc, wc) for Xc, yc, wc in samples]
 
 
-def _projected_loss(proj, basis, coef, weight_sum):
+def _predicted(basis, Z, coef, clip=None):
+    """The link's values ``Phi(Z) coef``, clamped to ``clip = (low, high)`` when given."""
+    pred = basis.values(Z) @ coef
+    return pred if clip is None else pred.clamp(*clip)
+
+
+def _projected_loss(proj, basis, coef, weight_sum, clip=None):
     total = 0.0
     for Z, y, w in proj:
-        total += _weighted_squares(w, basis.values(Z) @ coef - y)
+        total += _weighted_squares(w, _predicted(basis, Z, coef, clip) - y)
     return 0.5 * total / weight_sum
 
 
@@ -159,7 +165,7 @@ def huber_gains(chunks, center, delta):
     return torch.cat(gains).numpy(), torch.cat(weights).numpy()
 
 
-def link_heldout_losses(train, valid, V, degree, delta=None):
+def link_heldout_losses(train, valid, V, degree, delta=None, clip=None):
     """Per-sample held-out losses of the link fitted on ``train``'s projections on ``V``.
 
     The link is the ridge fit (penalty by GCV) on the tensor Hermite basis of
@@ -167,13 +173,13 @@ def link_heldout_losses(train, valid, V, degree, delta=None):
     ``valid`` as float64 NumPy arrays: half squared residuals (the scale of
     :class:`GrassmannDescent`'s held-out loss), or with ``delta`` the Huber
     loss of threshold ``delta``, whose per-sample values have a finite
-    variance even for heavy-tailed noise.
+    variance even for heavy-tailed noise. ``clip`` as in :class:`GrassmannDescent`.
     """
     basis = HermiteBasis(V.shape[1], degree, V.device, V.dtype)
     coef, _, _ = _fit_link_projected(_projected(train, V), basis, train.weight_sum)
     losses, weights = [], []
     for Z, y, w in _projected(valid, V):
-        r = basis.values(Z) @ coef - y
+        r = _predicted(basis, Z, coef, clip) - y
         losses.append(per_sample(0.5 * r * r if delta is None else _huber(r, delta))
                       .double().cpu())
         weights.append(w.double().cpu())
@@ -258,6 +264,11 @@ def overlap_singular_values(A, B):
 # points mixed3 (16 d) and h4+h4 (32 d) the default refinement reaches
 # max_iter gaining 1e-6 to 1.3e-5 per step.
 CONVERGED_RTOL = 1e-4
+# the subspace has stopped moving when the sines of the largest principal
+# angle between consecutive iterates, summed over the last MOVE_WINDOW steps
+# (a bound on the net movement over those steps), fall below MOVE_TOL
+MOVE_WINDOW = 5
+MOVE_TOL = 1e-3
 
 
 class GrassmannDescent:
@@ -275,6 +286,15 @@ class GrassmannDescent:
         Hermite degree of the link, step budget, held-out patience, initial
         step size, stall tolerance (without ``valid``), and
         ``callback(step, record)`` after every step.
+    move_tol : float, optional
+        The run stops when the subspace has moved by less than this over the
+        last ``MOVE_WINDOW`` steps (default ``MOVE_TOL``).
+    clip : (float, float), optional
+        Range the held-out predictions are clamped to before they are scored
+        (the classifier's class probabilities: ``(0, 1)``). A polynomial link
+        extrapolates far outside the targets' range on the few held-out rows
+        with large projections; unclamped, those rows dominate the held-out
+        score and stop the run while the subspace still improves.
 
     Attributes
     ----------
@@ -291,11 +311,14 @@ class GrassmannDescent:
     """
 
     def __init__(self, train, valid, V0, *, degree=4, max_iter=200, patience=15, step_size=1.0,
-                 tol=1e-7, callback=None):
+                 tol=1e-7, move_tol=None, clip=None, callback=None):
         self.train, self.valid = train, valid
         self.V = retract(V0)
         self.basis = HermiteBasis(self.V.shape[1], degree, self.V.device, self.V.dtype)
         self.max_iter, self.patience, self.tol, self.callback = max_iter, patience, tol, callback
+        self.move_tol = MOVE_TOL if move_tol is None else move_tol
+        self.clip = clip
+        self._moves = []
         self.history = {"train_loss": [], "val_loss": [], "step_size": [], "overlap": [],
                         "link_alpha": []}
         self._best = (np.inf, self.V, None)
@@ -324,7 +347,8 @@ class GrassmannDescent:
         coef, link_alpha, _ = _fit_link_from_values(
             [(Phi, y, w) for Phi, (_, y, w) in zip(values, self._zt)], basis, sw)
         loss, G = _loss_and_gradient(train, self._zt, basis, coef, values)
-        val = _projected_loss(self._zv, basis, coef, valid.weight_sum) if valid is not None else loss
+        val = (_projected_loss(self._zv, basis, coef, valid.weight_sum, self.clip)
+               if valid is not None else loss)
         # decisions use a relative tolerance far above rounding, so that sums
         # taken in another order (weights vs repeated rows) decide the same way
         best = self._best[0]
@@ -363,7 +387,11 @@ class GrassmannDescent:
             if valid is not None:
                 self._zv = _moved(self._zv, [project(Xc, G) for Xc, _, _ in valid], eta, T)
         self.V, self._prev_loss = V_new, loss
-        stopped = (converged or (valid is not None and self._since_best >= self.patience)
+        self._moves.append(float(torch.sqrt((1.0 - overlap.min() ** 2).clamp_min(0.0))))
+        settled = (len(self._moves) >= MOVE_WINDOW
+                   and sum(self._moves[-MOVE_WINDOW:]) < self.move_tol)
+        stopped = (converged or settled
+                   or (valid is not None and self._since_best >= self.patience)
                    or (valid is None and stalled))
         self.done = stopped or self.n_iter >= self.max_iter
         self.hit_max_iter = self.done and not stopped and self._still_improving()
