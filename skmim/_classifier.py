@@ -161,7 +161,9 @@ class MultiIndexNetClassifier(ClassifierMixin, BaseMultiIndex):
     loss_scores_ : dict
         With ``alpha=None``: ``{"log_loss": {alpha: held-out log loss}}``.
     spectrum_ : ndarray
-        Top eigenvalues of the start matrix (``solver="refined"``).
+        The start matrix's Rayleigh quotients along the start directions:
+        the first-order (SIR) directions above their noise edge, then the top
+        eigenvectors of the rest (``solver="refined"``).
     dimension_scores_ : dict or None
         With ``n_components="auto"``: held-out half Brier score per candidate
         dimension tried.

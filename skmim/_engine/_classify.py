@@ -8,15 +8,17 @@ Brier score), and the refinement of the regressor applies with ``K``
 targets sharing one subspace (:class:`._grassmann.GrassmannDescent` takes a
 target matrix).
 
-- *Start* (solver "refined"): the top eigenvectors of
-  ``S = sum_k M_k M_k / p_k``, ``M_k = E[(Y_k - p_k) x x^T]`` (the stage-1
+- *Start* (solver "refined"): from ``S = sum_k M_k M_k / p_k`` plus
+  ``sum_k p_k mu_k mu_k^T``, ``M_k = E[(Y_k - p_k) x x^T]`` (the stage-1
   matrix of the squared loss for output ``k``, which the first layer of a
-  ``K``-output network follows from its tiny symmetric initialization) plus
-  ``sum_k p_k mu_k mu_k^T``, ``mu_k = E[x | y = k]`` (the first-order part,
-  as in sliced inverse regression with the classes as slices). On
-  standardized inputs these are the SIR and SAVE matrices of Li (1991) and
-  Cook and Weisberg (1991) added, so both first- and second-order signal of
-  the classes is seen.
+  ``K``-output network follows from its tiny symmetric initialization) and
+  ``mu_k = E[x | y = k]`` (the first-order part, as in sliced inverse
+  regression with the classes as slices). On standardized inputs these are
+  the SAVE and SIR matrices of Cook and Weisberg (1991) and Li (1991), so
+  both first- and second-order signal of the classes is seen. The SIR
+  directions above their noise edge come first, then the top eigenvectors
+  of ``S`` orthogonal to them (the SAVE part is unbounded in heavy-tailed
+  columns and would otherwise crowd them out).
 - *Dimension* (``n_components=None``): nested candidates from the start's
   eigenvectors, each refined from the previous one plus the next
   eigenvector, until one fails to lower the held-out Brier score; the
@@ -58,6 +60,8 @@ PATH_TOLERANCE = 1e-4
 # (the held-out log loss is unimodal in alpha in practice; the weak-penalty
 # fits, near separation, are the slow ones)
 PATH_PATIENCE = 2
+# first-order start directions: SIR eigenvalues above this many noise edges
+FIRST_ORDER_MARGIN = 1.5
 # held-out Brier scores are taken of the links' values clamped to the range of
 # a probability (see GrassmannDescent's ``clip``)
 PROBABILITY_RANGE = (0.0, 1.0)
@@ -110,27 +114,70 @@ def class_moment_operator(samples):
         eye = torch.eye(d, dtype=dt, device=dev)
         matrix = apply(eye)
         matrix = 0.5 * (matrix + matrix.T)
-    return apply, matrix
+    return apply, matrix, first * weights.sqrt()
+
+
+def first_order_directions(sir, samples, count):
+    """The eigenvectors of the SIR matrix ``sir sir^T`` above its noise edge, at most ``count``.
+
+    ``sir`` is (d, K): columns ``p_k mu_k / sqrt(p_k)`` (``/ sqrt(p(1 - p))``
+    for two classes). With labels independent of ``x`` these are ``K - 1``
+    independent Gaussian vectors of variance ``1 / n`` per coordinate (the
+    columns sum to zero on centred rows), so ``sir sir^T`` is ``1 / n`` times
+    a Wishart matrix, whose largest eigenvalue is close to
+    ``(sqrt(d) + sqrt(K - 1))^2 / n``; ``n`` is the effective sample size
+    ``(sum w)^2 / sum w^2``. Directions above ``FIRST_ORDER_MARGIN`` times
+    that edge are kept, by decreasing eigenvalue.
+    """
+    d, K = sir.shape
+    w = samples.weights
+    n_eff = float(w.sum()) ** 2 / float((w * w).sum())
+    edge = (np.sqrt(d) + np.sqrt(max(K - 1, 1))) ** 2 / n_eff
+    U, sv, _ = torch.linalg.svd(sir, full_matrices=False)
+    keep = int((sv * sv > FIRST_ORDER_MARGIN * edge).sum())
+    return U[:, :min(keep, count)]
 
 
 def class_moment_start(samples, count, generator):
-    """Top ``count`` eigenvectors and eigenvalues of the start matrix ``S``."""
-    apply, matrix = class_moment_operator(samples)
+    """``count`` start directions and the start matrix's Rayleigh quotients along them.
+
+    The first-order (SIR) directions above their noise edge come first
+    (:func:`first_order_directions`), then the top eigenvectors of ``S``
+    restricted to their orthogonal complement. ``S``'s second-order (SAVE)
+    part is unbounded in heavy-tailed columns (a pixel that is non-zero in a
+    handful of rows: the top eigenvectors of ``S`` on scikit-learn's digits
+    were such columns, and the dimension search stopped at the class
+    frequencies' score), while ``u^T (sir sir^T) u`` is at most the variance
+    of ``u^T x`` (the between-class part of it).
+    """
+    apply, matrix, sir = class_moment_operator(samples)
     d = samples.n_features
-    if matrix is not None:
-        vals, vecs = torch.linalg.eigh(matrix)
-        order = torch.argsort(vals, descending=True)[:count]
-        return vecs[:, order], vals[order]
-    # S is positive semi-definite: subspace iteration with a few extra columns
-    q = min(d, count + 8)
-    V = torch.randn(d, q, generator=generator, dtype=torch.float64).to(samples.device,
-                                                                       samples.dtype)
-    for _ in range(START_ITERATIONS):
-        V, _ = torch.linalg.qr(apply(V))
-    H = V.T @ apply(V)
-    vals, vecs = torch.linalg.eigh(0.5 * (H + H.T))
-    order = torch.argsort(vals, descending=True)[:count]
-    return V @ vecs[:, order], vals[order]
+    first = first_order_directions(sir, samples, count)
+    rest = count - first.shape[1]
+
+    def deflate(V):
+        return V - first @ (first.T @ V)
+
+    if rest > 0 and matrix is not None:
+        P = deflate(torch.eye(d, dtype=matrix.dtype, device=matrix.device))
+        vals, vecs = torch.linalg.eigh(P @ matrix @ P)
+        order = torch.argsort(vals, descending=True)[:rest]
+        second = vecs[:, order]
+    elif rest > 0:
+        # S is positive semi-definite: subspace iteration with a few extra columns
+        q = min(d, rest + 8)
+        V = torch.randn(d, q, generator=generator, dtype=torch.float64).to(samples.device,
+                                                                           samples.dtype)
+        for _ in range(START_ITERATIONS):
+            V, _ = torch.linalg.qr(deflate(apply(deflate(V))))
+        H = V.T @ deflate(apply(V))
+        vals, vecs = torch.linalg.eigh(0.5 * (H + H.T))
+        order = torch.argsort(vals, descending=True)[:rest]
+        second = V @ vecs[:, order]
+    else:
+        second = first[:, :0]
+    vecs = torch.cat([first, second], dim=1)
+    return vecs, (vecs * apply(vecs)).sum(dim=0)
 
 
 def brier_reference(train, valid):
