@@ -35,20 +35,27 @@ class MultiIndexNetClassifier(ClassifierMixin, BaseMultiIndex):
     (``P(y = k | x) = p_k(U^T x)``; for example ``y = sign(g(U^T x) +
     noise)``). The subspace is learned from the class indicators
     ``1{y = k}`` (one for two classes), whose conditional means are the class
-    probabilities, so ``U`` is the subspace in which a link predicts them best
-    in squared error (the Brier score):
+    probabilities, so ``U`` is the subspace in which a link of ``U^T x``
+    predicts the labels best (the smallest log loss):
 
-    - *start* (``solver="refined"``): the top eigenvectors of ``sum_k M_k
-      M_k / p_k + sum_k p_k mu_k mu_k^T`` on the standardized inputs, with
+    - *start* (``solver="refined"``): from ``sum_k M_k M_k / p_k`` (SAVE)
+      and ``sum_k p_k mu_k mu_k^T`` (SIR) on the standardized inputs, with
       ``M_k = E[(1{y = k} - p_k) x x^T]`` (the power-iteration matrix that
       stage 1 of a network with one output per class follows from its tiny
       symmetric initialization under the squared loss) and ``mu_k = E[x | y
       = k]`` (the class means: first-order signal, as in sliced inverse
-      regression with the classes as slices);
-    - *refinement*: the two-timescale Grassmannian descent of the regressor,
-      with one link per indicator (ridge on a tensor Hermite basis of degree
-      ``link_degree``) sharing the subspace, stopped on the Brier score of
-      ``validation_fraction`` held-out samples;
+      regression with the classes as slices): the SIR directions above
+      their noise edge first, then the top eigenvectors of the sum
+      orthogonal to them (the SAVE part is unbounded in heavy-tailed columns,
+      such as pixels that are rarely non-zero);
+    - *refinement*: the two-timescale Grassmannian descent of the regressor
+      under the log loss: the link is a logistic (two classes) or softmax
+      regression on a tensor Hermite basis of degree ``link_degree`` of the
+      projections, refitted every step by one Newton step, and the subspace
+      follows the gradient of the log loss; stopped on the half Brier score
+      of the link's probabilities on ``validation_fraction`` held-out
+      samples (a proper score like the log loss, but bounded, so a few
+      confident mistakes do not decide);
     - *outer layer*: ``width`` ReLU neurons with random directions spread
       uniformly in the subspace, and the projections themselves, feed an
       L2-penalized logistic regression (two classes) or softmax regression
@@ -67,16 +74,16 @@ class MultiIndexNetClassifier(ClassifierMixin, BaseMultiIndex):
     label preprocessing, and their outer layer is a ridge regression; a
     class label has no such scalar (its codes are unordered), and their
     multi-output versions are not built. Likewise the stage-1 losses of the
-    regressor (``loss``) do not apply: an indicator is bounded, so the
-    squared loss is already robust.
+    regressor (``loss``) do not apply: labels have the log loss.
 
     Parameters
     ----------
     n_components : int or "auto", default="auto"
         Number ``r`` of hidden directions. ``"auto"``: nested candidates
-        ``r = 1, 2, ...`` (at most 6), each refined from the previous
-        one and the next eigenvector of the start matrix, until one does not
-        lower the held-out Brier score by a standard error; the smallest
+        ``r = r0, r0 + 1, ...`` (at most 6; ``r0`` the number of first-order
+        start directions above their noise edge, at least 1), each refined
+        from the previous one and the next start direction, until one does
+        not lower the held-out Brier score by a standard error; the smallest
         within one standard error of the best is kept (``dimension_scores_``).
     solver : {"refined", "grassmann"}, default="refined"
         How the subspace is learned (see above).
@@ -90,8 +97,10 @@ class MultiIndexNetClassifier(ClassifierMixin, BaseMultiIndex):
         is the weighted mean log loss plus ``alpha |a|^2 / 2``); None chooses
         it by held-out log loss among ``1, 0.1, ..., 1e-6`` times the mean
         variance of the features, tried from the strongest down (each fit
-        warm-starting the next) and stopped after two values without a better
-        held-out loss.
+        warm-starting the next) and stopped at the first value without a
+        better held-out loss; the strongest penalty within one standard error
+        of the best is kept (the one-standard-error rule: on small tables the
+        weakest penalties give overconfident probabilities).
     class_weight : dict, "balanced" or None, default=None
         Weights of the classes, multiplied into ``sample_weight``
         (``"balanced"``: ``n_samples / (n_classes * counts)``, as in
@@ -157,9 +166,12 @@ class MultiIndexNetClassifier(ClassifierMixin, BaseMultiIndex):
     alpha_ : float
         Logistic penalty used.
     loss_ : str
-        ``"brier"``: the subspace was fitted to the class indicators.
+        ``"log_loss"``: the subspace was fitted under the log loss.
     loss_scores_ : dict
-        With ``alpha=None``: ``{"log_loss": {alpha: held-out log loss}}``.
+        With ``alpha=None``: ``{"log_loss": {alpha: held-out log loss}}`` along
+        the penalty path (from the strongest penalty down, stopped at the
+        first that is not better); the kept penalty is the strongest within
+        one standard error of the best.
     spectrum_ : ndarray
         The start matrix's Rayleigh quotients along the start directions:
         the first-order (SIR) directions above their noise edge, then the top
@@ -168,7 +180,7 @@ class MultiIndexNetClassifier(ClassifierMixin, BaseMultiIndex):
         With ``n_components="auto"``: held-out half Brier score per candidate
         dimension tried.
     heldout_scores_ : dict
-        Held-out half Brier score of the link on the subspace (``"model"``),
+        Held-out half Brier score of the link's probabilities (``"model"``),
         of the training class frequencies (``"prior"``), and the paired
         z-score of the difference (``"z"``; a confirmed model is below
         ``-2``, otherwise a :class:`SubspaceWarning` is raised).
@@ -180,7 +192,7 @@ class MultiIndexNetClassifier(ClassifierMixin, BaseMultiIndex):
     n_iter_ : int
         Refinement steps of the kept run.
     loss_curve_ : list of float
-        Training Brier loss per refinement step.
+        Training log loss per refinement step.
     split_sizes_ : dict
         Samples in the training and validation parts.
     x_mean_, x_scale_ : ndarray of shape (n_features,)

@@ -327,18 +327,67 @@ def test_descent_stops_when_the_subspace_stops_moving():
     assert slow.n_iter > MOVE_WINDOW
 
 
-def test_clipped_heldout_scores_of_probabilities():
-    # clamping a link's values to [0, 1] cannot raise any sample's Brier score
-    # against 0/1 targets; a cubic link extrapolates beyond that range
-    from skmim._engine._grassmann import link_heldout_losses
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_logistic_link_fits_match_sklearn(n_classes):
+    # Newton's method (small links) and L-BFGS-B (LogisticProblem) minimize the
+    # same penalized mean log loss as scikit-learn's LogisticRegression with
+    # C = 1 / (n alpha)
+    from sklearn.linear_model import LogisticRegression
 
-    rng = np.random.RandomState(4)
-    X = rng.standard_normal((4000, 3))
-    y = (X[:, 0] > 0.3).astype(float)
-    train = Samples(X[:3000], y[:3000], np.ones(3000), CPU, F64)
-    valid = Samples(X[3000:], y[3000:], np.ones(1000), CPU, F64)
-    V = torch.eye(3, dtype=F64)[:, :1]
-    raw, _ = link_heldout_losses(train, valid, V, 3)
-    clipped, _ = link_heldout_losses(train, valid, V, 3, clip=(0.0, 1.0))
-    assert np.all(clipped <= raw + 1e-15)
-    assert clipped.sum() < raw.sum()
+    from skmim._engine._classify import indicators
+    from skmim._engine._logistic import LogisticProblem, newton_logistic
+
+    rng = np.random.RandomState(5)
+    n, p, alpha = 1500, 6, 1e-2
+    F = rng.standard_normal((n, p))
+    logits = F[:, :n_classes] @ rng.standard_normal((n_classes, n_classes))
+    codes = np.array([rng.choice(n_classes, p=np.exp(r) / np.exp(r).sum()) for r in logits])
+    Y = torch.as_tensor(indicators(codes, n_classes))
+    w = torch.ones(n, dtype=F64)
+    ref = LogisticRegression(C=1.0 / (n * alpha), tol=1e-12, max_iter=10000).fit(F, codes)
+    Phi = torch.as_tensor(np.column_stack([np.ones(n), F]))
+    coef, converged = newton_logistic(Phi, Y, w, alpha)
+    assert converged
+    A, c, ok = LogisticProblem(torch.as_tensor(F), Y, w).fit(alpha, tol=1e-9)
+    assert ok
+    if n_classes == 2:
+        expected = np.concatenate([ref.intercept_, ref.coef_[0]])
+        np.testing.assert_allclose(coef[:, 0].numpy(), expected, atol=1e-6)
+        # L-BFGS-B stops on its relative-decrease tolerance: coefficients to 1e-4
+        np.testing.assert_allclose(A[:, 0].numpy(), ref.coef_[0], atol=1e-4)
+    else:
+        # softmax coefficients are defined up to a constant per feature row
+        # (scikit-learn's penalty centres them); compare centred differences
+        got = coef.numpy() - coef.numpy().mean(axis=1, keepdims=True)
+        expected = np.column_stack([ref.intercept_, ref.coef_]).T
+        expected = expected - expected.mean(axis=1, keepdims=True)
+        np.testing.assert_allclose(got, expected, atol=1e-6)
+        np.testing.assert_allclose(A.numpy() - A.numpy().mean(axis=1, keepdims=True),
+                                   expected[1:], atol=1e-4)
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_log_loss_subspace_gradient_is_autograd(n_classes):
+    # the refinement's gradient in V with the logistic link held fixed
+    from skmim._engine._classify import indicators
+    from skmim._engine._grassmann import LogLoss, _loss_and_gradient, _projected
+
+    rng = np.random.RandomState(6)
+    n, d = 400, 5
+    X = rng.standard_normal((n, d))
+    codes = rng.randint(0, n_classes, size=n)
+    samples = Samples(X, indicators(codes, n_classes), np.ones(n), CPU, F64)
+    V = torch.linalg.qr(torch.as_tensor(rng.standard_normal((d, 2))))[0]
+    basis = HermiteBasis(2, 3, CPU, F64)
+    loss = LogLoss()
+    proj = _projected(samples, V)
+    coef, _ = loss.fit_link(((basis.values(Z), y, w) for Z, y, w in proj), basis, n)
+    value, G = _loss_and_gradient(samples, proj, basis, coef, loss=loss)
+    Vg = V.clone().requires_grad_(True)
+    logits = basis.values(torch.as_tensor(X) @ Vg) @ coef
+    Y = torch.as_tensor(indicators(codes, n_classes))
+    per = (torch.nn.functional.softplus(logits) - Y * logits if n_classes == 2 else
+           torch.logsumexp(logits, dim=1) - (Y * logits).sum(dim=1))
+    per.mean().backward()
+    assert abs(value - float(per.mean().detach())) < 1e-12
+    np.testing.assert_allclose(G.numpy(), Vg.grad.numpy(), atol=1e-10)

@@ -170,7 +170,7 @@ def _descent(train, valid, V0, cfg, callback, tag=None):
     step_callback = None if callback is None else (
         lambda t, rec: callback("refine_step", rec | {"step": t} | (tag or {})))
     return GrassmannDescent(train, valid, V0, degree=cfg["degree"], max_iter=cfg["max_iter"],
-                            patience=cfg["patience"], clip=cfg.get("clip"),
+                            patience=cfg["patience"], loss=cfg.get("refine_loss"),
                             callback=step_callback)
 
 

@@ -20,8 +20,9 @@ target matrix).
   of ``S`` orthogonal to them (the SAVE part is unbounded in heavy-tailed
   columns and would otherwise crowd them out).
 - *Dimension* (``n_components=None``): nested candidates from the start's
-  eigenvectors, each refined from the previous one plus the next
-  eigenvector, until one fails to lower the held-out Brier score; the
+  directions, from as many as there are first-order directions above their
+  noise edge (at least one), each refined from the previous one plus the
+  next direction, until one fails to lower the held-out Brier score; the
   smallest within one standard error of the best is kept.
 - *Outer layer*: random ReLU neurons spread uniformly in the subspace and
   the projections (:func:`._network.subspace_features`), then an
@@ -32,13 +33,13 @@ target matrix).
 
 import numpy as np
 import torch
-from scipy.optimize import minimize
 
 from ._api import SubspaceFit, _numpy, _refine, best_of_starts, device_info, random_starts
-from ._data import Samples, back_project, project
+from ._data import Samples, back_project
 from ._device import torch_threads
-from ._grassmann import link_heldout_losses, ordered_by_link
+from ._grassmann import LogLoss, link_heldout_losses, ordered_by_link
 from ._layerwise import DENSE_MAX_FEATURES, SecondMoment
+from ._logistic import LogisticProblem, fit_logistic, log_losses
 from ._network import subspace_features
 from ._stats import paired_z, sign_flip
 
@@ -49,22 +50,20 @@ MAX_AUTO_COMPONENTS = 6
 START_ITERATIONS = 40
 # logistic penalty grid, relative to the mean variance of the features
 LOGISTIC_ALPHA_GRID = np.logspace(-6.0, 0.0, 7)
-LBFGS_MAX_ITER = 500
-# max |gradient| in the preconditioned coordinates: the log loss is then within
-# about 1e-6 of its minimum, far below its statistical error
-LBFGS_TOLERANCE = 1e-5
 # the fits along the penalty path only rank penalties by held-out log loss:
-# a looser tolerance (the final fit on all samples uses LBFGS_TOLERANCE)
+# a looser tolerance (the final fit on all samples uses _logistic.LBFGS_TOLERANCE)
 PATH_TOLERANCE = 1e-4
 # the penalty path stops after this many values without a better held-out loss
 # (the held-out log loss is unimodal in alpha in practice; the weak-penalty
 # fits, near separation, are the slow ones)
-PATH_PATIENCE = 2
+PATH_PATIENCE = 1
+# the penalty kept: the strongest whose held-out log loss is within this many
+# standard errors of the best one
+PENALTY_SE = 1.0
 # first-order start directions: SIR eigenvalues above this many noise edges
 FIRST_ORDER_MARGIN = 1.5
-# held-out Brier scores are taken of the links' values clamped to the range of
-# a probability (see GrassmannDescent's ``clip``)
-PROBABILITY_RANGE = (0.0, 1.0)
+# the refinement's loss: the log loss of links read as logits
+CLASS_LOSS = LogLoss()
 
 
 def indicators(codes, n_classes):
@@ -139,7 +138,8 @@ def first_order_directions(sir, samples, count):
 
 
 def class_moment_start(samples, count, generator):
-    """``count`` start directions and the start matrix's Rayleigh quotients along them.
+    """``count`` start directions, the start matrix's Rayleigh quotients along them,
+    and the number of first-order directions among them (the first ones).
 
     The first-order (SIR) directions above their noise edge come first
     (:func:`first_order_directions`), then the top eigenvectors of ``S``
@@ -177,7 +177,7 @@ def class_moment_start(samples, count, generator):
     else:
         second = first[:, :0]
     vecs = torch.cat([first, second], dim=1)
-    return vecs, (vecs * apply(vecs)).sum(dim=0)
+    return vecs, (vecs * apply(vecs)).sum(dim=0), first.shape[1]
 
 
 def brier_reference(train, valid):
@@ -188,15 +188,15 @@ def brier_reference(train, valid):
 
 
 def _heldout(train, valid, fit, degree):
-    """Per held-out sample: half the Brier score of the links fitted on ``fit``'s subspace."""
+    """Per held-out sample: half the Brier score of the logistic links on ``fit``'s subspace."""
     V = torch.as_tensor(fit.subspace).to(train.device, train.dtype)
-    losses, _ = link_heldout_losses(train, valid, V, degree, clip=PROBABILITY_RANGE)
+    losses, _ = link_heldout_losses(train, valid, V, degree, loss=CLASS_LOSS)
     return losses
 
 
 def _refined(V0, train, valid, cfg, callback, tag):
     """One refinement to its stopping rule: ``(SubspaceFit, held-out losses, descent)``."""
-    fit = SubspaceFit(loss="brier", subspace=None, n_components=V0.shape[1],
+    fit = SubspaceFit(loss="log_loss", subspace=None, n_components=V0.shape[1],
                       spectrum=np.zeros(0), noise_level=0.0, degenerate=False)
     _, descent = _refine(fit, V0, train, valid, cfg, callback, tag)
     return fit, _heldout(train, valid, fit, cfg["degree"]), descent
@@ -214,7 +214,7 @@ def _fit_refined_classes(train, valid, cfg, gen, callback):
     k = cfg["n_components"]
     limit = min(train.n_features, max(train.n_samples - 1, 1))
     count = min(k if k is not None else MAX_AUTO_COMPONENTS, limit)
-    vecs, vals = class_moment_start(train, count, gen)
+    vecs, vals, n_first = class_moment_start(train, count, gen)
     spectrum = _numpy(vals)
     if k is not None:
         fit, losses, _ = _refined(vecs[:, :k], train, valid, cfg, callback, None)
@@ -223,8 +223,10 @@ def _fit_refined_classes(train, valid, cfg, gen, callback):
     w = valid.weights
     best_fit, best_losses, scores, tried = None, None, {}, []
     V = None
-    for j in range(1, count + 1):
-        V0 = vecs[:, :1] if V is None else _orthogonal_next(V, vecs[:, j - 1:j])
+    # each first-order direction above its noise edge is evidence of one
+    # dimension of the subspace: the search starts at their number
+    for j in range(max(1, n_first), count + 1):
+        V0 = vecs[:, :j] if V is None else _orthogonal_next(V, vecs[:, j - 1:j])
         fit, losses, descent = _refined(V0, train, valid, cfg, callback, {"loss": f"r={j}"})
         scores[j] = float(w @ losses / w.sum())
         tried.append((j, fit, losses))
@@ -249,103 +251,8 @@ def _fit_refined_classes(train, valid, cfg, gen, callback):
 def _fit_random_starts(train, valid, cfg, gen, callback):
     """The "grassmann" solver: ``n_init`` random starts, the best on ``valid`` kept."""
     starts = random_starts(train.n_features, cfg, gen)
-    fit, _, _ = best_of_starts(starts, train, valid, cfg, callback, "brier")
+    fit, _, _ = best_of_starts(starts, train, valid, cfg, callback, "log_loss")
     return fit, _heldout(train, valid, fit, cfg["degree"])
-
-
-def _log_losses(logits, Y):
-    """Per-sample log loss of ``logits`` ((n, 1): two classes, targets 0 / 1; else (n, K))."""
-    if Y.ndim == 1:
-        return torch.nn.functional.softplus(logits[:, 0]) - Y * logits[:, 0]
-    return torch.logsumexp(logits, dim=1) - (Y * logits).sum(dim=1)
-
-
-class LogisticProblem:
-    """L2-penalized logistic (two classes) or softmax regression on fixed features.
-
-    The objective is the weighted mean log loss of ``F A + c`` plus
-    ``alpha |A|^2 / 2`` (intercept ``c`` unpenalized), a convex problem
-    solved by SciPy's L-BFGS-B (the solver of scikit-learn's
-    ``LogisticRegression``; the products stay on the device, only the
-    ``p K`` parameters travel to the host per iteration). It is run in
-    preconditioned coordinates: with ``Q diag(s) Q^T`` the weighted
-    covariance of the features, ``A = Q diag((s / 4 + alpha)^(-1/2)) B``
-    makes the Hessian in ``B`` close to the identity (``1/4`` bounds the
-    curvature of the log loss), so the ill-conditioned small-``alpha`` fits
-    take tens of iterations instead of hundreds.
-    """
-
-    def __init__(self, F, Y, w):
-        self.Y, self.w = Y, w
-        self.weight_sum = float(w.sum())
-        self.mean = (w @ F) / self.weight_sum
-        self.F = F - self.mean
-        cov = self.F.T @ (w[:, None] * self.F) / self.weight_sum
-        s, self.Q = torch.linalg.eigh(0.5 * (cov + cov.T))
-        self.s = s.clamp_min(0.0)
-        self.n_out = 1 if Y.ndim == 1 else Y.shape[1]
-
-    def mean_variance(self):
-        return float(self.s.sum()) / self.s.numel()
-
-    def fit(self, alpha, init=None, tol=None):
-        """``(A, c, converged)`` at penalty ``alpha``; ``init`` a previous ``(A, c)``.
-
-        ``tol``: L-BFGS-B's gradient tolerance (default ``LBFGS_TOLERANCE``).
-        """
-        root = torch.sqrt(self.s / 4.0 + alpha)
-        T = self.Q / root  # A = T B
-        G = self.F @ T
-        dt, dev = self.F.dtype, self.F.device
-        if init is None:
-            B = torch.zeros(T.shape[1], self.n_out, dtype=dt, device=dev)
-            c = torch.zeros(self.n_out, dtype=dt, device=dev)
-        else:
-            A0, c0 = init
-            B = root[:, None] * (self.Q.T @ A0)
-            c = c0 + self.mean @ A0  # the intercept of the centred features
-        w = (self.w / self.weight_sum)[:, None]
-        Y = self.Y[:, None] if self.Y.ndim == 1 else self.Y
-        # |A|^2 = sum_j |B_j|^2 / root_j^2, since Q is orthogonal
-        penalty = alpha / (root * root)[:, None]
-        shape = B.shape
-
-        def objective(x):
-            # the gradient by hand: autograd's bookkeeping cost more than the products
-            theta = torch.from_numpy(x).to(dev, dt)
-            B, c = theta[:-self.n_out].reshape(shape), theta[-self.n_out:]
-            logits = project(G, B) + c
-            if self.n_out == 1:
-                per = torch.nn.functional.softplus(logits) - Y * logits
-                r = torch.sigmoid(logits) - Y
-            else:
-                logp = torch.log_softmax(logits, dim=1)
-                per = -(Y * logp)
-                r = torch.exp(logp) - Y
-            wr = w * r
-            grad = torch.cat([(back_project(G, wr) + penalty * B).reshape(-1), wr.sum(dim=0)])
-            value = (w * per).sum() + 0.5 * (penalty * B * B).sum()
-            return float(value), grad.double().cpu().numpy()
-
-        x0 = torch.cat([B.reshape(-1), c]).double().cpu().numpy()
-        result = minimize(objective, x0, jac=True, method="L-BFGS-B",
-                          options={"maxiter": LBFGS_MAX_ITER, "maxcor": 20,
-                                   "gtol": LBFGS_TOLERANCE if tol is None else tol})
-        theta = torch.from_numpy(result.x).to(dev, dt)
-        B, c = theta[:-self.n_out].reshape(shape), theta[-self.n_out:]
-        A = T @ B
-        # status 1: the iteration limit; 0: converged, 2: no further decrease
-        # possible in floating point (at the minimum to rounding)
-        return A, (c - self.mean @ A), result.status != 1
-
-
-def fit_logistic(F, Y, w, alpha, init=None):
-    """L2-penalized logistic or softmax regression (see :class:`LogisticProblem`).
-
-    ``F`` (n, p) features, ``Y`` indicator targets ((n,) for two classes,
-    else one-hot (n, K)), ``w`` weights. Returns ``(A, c, converged)``.
-    """
-    return LogisticProblem(F, Y, w).fit(alpha, init)
 
 
 def _outer_logistic(fit, train, valid, final, cfg, gen, callback):
@@ -366,21 +273,28 @@ def _outer_logistic(fit, train, valid, final, cfg, gen, callback):
         Fv, Yv, _ = table(valid)
         scale = problem.mean_variance()
         alphas = (scale if scale > 0 else 1.0) * LOGISTIC_ALPHA_GRID
-        state, best, since = None, None, 0
+        state, best, since, path = None, None, 0, []
         # from the strongest penalty down, each fit warm-starting the next
         for alpha in alphas[::-1]:
             if since >= PATH_PATIENCE:
                 break
             A, c, _ = problem.fit(float(alpha), state, PATH_TOLERANCE)
             state = (A, c)
-            losses = _log_losses(Fv @ A + c, Yv).double().cpu().numpy()
+            losses = log_losses(Fv @ A + c, Yv).double().cpu().numpy()
             score = float(valid.weights @ losses / valid.weight_sum)
             scores[float(alpha)] = score
+            path.append((float(alpha), losses, state))
             if best is None or score < best[1] - 1e-9 * abs(best[1]):
-                best, since = (float(alpha), score, state), 0
+                best, since = (float(alpha), score, losses), 0
             else:
                 since += 1
-        alpha, _, state = best
+        # the strongest penalty within one standard error of the best (the
+        # one-standard-error rule): on a few dozen held-out rows the best
+        # penalty's margin is noise, and the weaker penalty's fits are the
+        # overconfident ones
+        alpha, _, state = next(
+            (a, loss, st) for a, loss, st in path
+            if paired_z(loss - best[2], valid.weights) < PENALTY_SE)
         del problem, Fv
     else:
         alpha, state = float(cfg["alpha"]), None
@@ -443,7 +357,7 @@ def fit_classifier(parts, *, n_classes, solver="refined", device="cpu", dtype="a
 
         train, valid, final = samples("train"), samples("valid"), samples("all")
         gen = torch.Generator().manual_seed(int(seed))
-        cfg = dict(cfg, clip=PROBABILITY_RANGE)
+        cfg = dict(cfg, refine_loss=CLASS_LOSS)
         run = _fit_refined_classes if solver == "refined" else _fit_random_starts
         fit, losses = run(train, valid, cfg, gen, callback)
         fit.refined = True  # both solvers end in a refinement

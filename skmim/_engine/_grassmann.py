@@ -28,9 +28,18 @@ import numpy as np
 import torch
 
 from ._data import back_project, project
+from ._logistic import NEWTON_MAX_PARAMETERS, LogisticProblem, log_losses, newton_logistic
 from ._ridge import ridge_from_chunks
 
 LINK_ALPHA_GRID = np.logspace(-6.0, 2.0, 17)
+# penalty of LogLoss's link (the mean log loss plus alpha |coef|^2 / 2 over the
+# non-constant basis functions)
+LOGISTIC_LINK_ALPHA = 2e-3
+# its L-BFGS-B gradient tolerance (the link is refitted, warm-started, every step)
+LOGISTIC_LINK_TOLERANCE = 1e-4
+# L-BFGS-B iterations per Newton iteration of LogLoss.tracking_iter, for links
+# too large for Newton's method
+LBFGS_TRACKING_ITER = 10
 _RTOL = 1e-9
 
 
@@ -133,17 +142,114 @@ def _projected(samples, V):
     return [(project(Xc, V), yc, wc) for Xc, yc, wc in samples]
 
 
-def _predicted(basis, Z, coef, clip=None):
-    """The link's values ``Phi(Z) coef``, clamped to ``clip = (low, high)`` when given."""
-    pred = basis.values(Z) @ coef
-    return pred if clip is None else pred.clamp(*clip)
+class SquaredLoss:
+    """Half squared error of the link's values; the link by ridge regression (GCV).
+
+    The refinement's loss for real-valued targets (one column, or several
+    sharing the subspace). A loss object gives :class:`GrassmannDescent`
+    the link fit, the residuals ``dloss / dpred`` that weight the link's
+    gradient, and the summed and per-sample losses.
+    """
+
+    def fit_link(self, chunks, basis, weight_sum, previous=None):
+        """``(coef, alpha)`` from ``(Phi, y, w)`` chunks (``previous``: unused)."""
+        coef, alpha, _ = _fit_link_from_values(chunks, basis, weight_sum)
+        return coef, alpha
+
+    def residuals(self, pred, y):
+        return pred - y
+
+    def total(self, w, pred, y):
+        """``sum_i w_i loss_i``, times 2 (halved by :meth:`mean`)."""
+        return _weighted_squares(w, pred - y)
+
+    def mean(self, total, weight_sum):
+        return 0.5 * total / weight_sum
+
+    def per_sample(self, pred, y):
+        r = pred - y
+        return per_sample(0.5 * r * r)
+
+    def heldout_total(self, w, pred, y):
+        """The held-out score summed (before :meth:`mean`): the loss itself."""
+        return self.total(w, pred, y)
+
+    score = per_sample
 
 
-def _projected_loss(proj, basis, coef, weight_sum, clip=None):
+class LogLoss:
+    """Log loss of the link's values read as logits; the link by penalized logistic regression.
+
+    Targets are class indicators: one column of 0 / 1 (the link is the
+    log-odds, the sigmoid gives the probability) or one-hot rows (n, K)
+    (softmax over ``K`` links). The link is the L2-penalized logistic or
+    softmax regression on the Hermite basis (penalty ``alpha`` on the
+    non-constant functions, whose population covariance is the identity),
+    warm-started from the previous step's link. The residuals
+    ``p_hat - y`` are the gradient of the log loss in the logits, so the
+    subspace gradient has the form of the squared loss's.
+    """
+
+    def __init__(self, alpha=None, tracking_iter=1):
+        self.alpha = LOGISTIC_LINK_ALPHA if alpha is None else alpha
+        self.tracking_iter = tracking_iter
+
+    def fit_link(self, chunks, basis, weight_sum, previous=None):
+        chunks = list(chunks)
+        Phi = torch.cat([c[0] for c in chunks])
+        y = torch.cat([c[1] for c in chunks])
+        w = torch.cat([c[2] for c in chunks])
+        n_out = 1 if y.ndim == 1 else y.shape[1]
+        if Phi.shape[1] * n_out <= NEWTON_MAX_PARAMETERS:
+            coef, _ = newton_logistic(Phi, y, w, self.alpha, previous,
+                                      None if previous is None else self.tracking_iter)
+        else:
+            init = None
+            if previous is not None:
+                prev = previous[:, None] if previous.ndim == 1 else previous
+                init = (prev[1:], prev[0])
+            A, c, _ = LogisticProblem(Phi[:, 1:], y, w).fit(
+                self.alpha, init, LOGISTIC_LINK_TOLERANCE,
+                None if previous is None else LBFGS_TRACKING_ITER * self.tracking_iter)
+            coef = torch.cat([c[None, :], A])  # the constant h_0 = 1 carries the intercept
+        return (coef[:, 0] if y.ndim == 1 else coef), self.alpha
+
+    def residuals(self, pred, y):
+        return torch.sigmoid(pred) - y if y.ndim == 1 else torch.softmax(pred, dim=1) - y
+
+    def total(self, w, pred, y):
+        return float((w * self.per_sample(pred, y)).sum())
+
+    def mean(self, total, weight_sum):
+        return total / weight_sum
+
+    def per_sample(self, pred, y):
+        return log_losses(pred[:, None] if y.ndim == 1 else pred, y)
+
+    def score(self, pred, y):
+        """Per-sample held-out score: half the Brier score of the link's probabilities.
+
+        A proper score like the log loss, but bounded: the paired tests of
+        the dimension search and the stopping rule are not swayed by a few
+        confident mistakes, whose log losses are unbounded.
+        """
+        r = self.residuals(pred, y)
+        return per_sample(0.5 * r * r)
+
+    def heldout_total(self, w, pred, y):
+        return float((w * self.score(pred, y)).sum())
+
+
+SQUARED = SquaredLoss()
+
+
+def _projected_loss(proj, basis, coef, weight_sum, loss=SQUARED, heldout=False):
+    """Mean ``loss`` of the link on projected chunks (``heldout``: its held-out score)."""
     total = 0.0
     for Z, y, w in proj:
-        total += _weighted_squares(w, _predicted(basis, Z, coef, clip) - y)
-    return 0.5 * total / weight_sum
+        pred = basis.values(Z) @ coef
+        total += loss.heldout_total(w, pred, y) if heldout else loss.total(w, pred, y)
+    return loss.mean(total, weight_sum)
 
 
 def _huber(r, delta):
@@ -165,7 +271,7 @@ def huber_gains(chunks, center, delta):
     return torch.cat(gains).numpy(), torch.cat(weights).numpy()
 
 
-def link_heldout_losses(train, valid, V, degree, delta=None, clip=None):
+def link_heldout_losses(train, valid, V, degree, delta=None, loss=SQUARED):
     """Per-sample held-out losses of the link fitted on ``train``'s projections on ``V``.
 
     The link is the ridge fit (penalty by GCV) on the tensor Hermite basis of
@@ -173,15 +279,17 @@ def link_heldout_losses(train, valid, V, degree, delta=None, clip=None):
     ``valid`` as float64 NumPy arrays: half squared residuals (the scale of
     :class:`GrassmannDescent`'s held-out loss), or with ``delta`` the Huber
     loss of threshold ``delta``, whose per-sample values have a finite
-    variance even for heavy-tailed noise. ``clip`` as in :class:`GrassmannDescent`.
+    variance even for heavy-tailed noise. With ``loss`` a :class:`LogLoss`
+    the link is its logistic fit and the losses are log losses.
     """
     basis = HermiteBasis(V.shape[1], degree, V.device, V.dtype)
-    coef, _, _ = _fit_link_projected(_projected(train, V), basis, train.weight_sum)
+    coef, _ = loss.fit_link(((basis.values(Z), y, w) for Z, y, w in _projected(train, V)),
+                            basis, train.weight_sum)
     losses, weights = [], []
     for Z, y, w in _projected(valid, V):
-        r = _predicted(basis, Z, coef, clip) - y
-        losses.append(per_sample(0.5 * r * r if delta is None else _huber(r, delta))
-                      .double().cpu())
+        pred = basis.values(Z) @ coef
+        losses.append((loss.score(pred, y) if delta is None else
+                       per_sample(_huber(pred - y, delta))).double().cpu())
         weights.append(w.double().cpu())
     return torch.cat(losses).numpy(), torch.cat(weights).numpy()
 
@@ -216,8 +324,8 @@ def fit_link(samples, V, basis, alpha=None):
     return _fit_link_projected(_projected(samples, V), basis, samples.weight_sum, alpha)
 
 
-def _loss_and_gradient(samples, proj, basis, coef, values=None):
-    """Training loss and its Euclidean gradient in ``V`` (one pass over ``X``).
+def _loss_and_gradient(samples, proj, basis, coef, values=None, loss=SQUARED):
+    """Training ``loss`` and its Euclidean gradient in ``V`` (one pass over ``X``).
 
     ``values`` are the chunks' basis values ``Phi``, if known.
     """
@@ -226,12 +334,13 @@ def _loss_and_gradient(samples, proj, basis, coef, values=None):
         values = [basis.values(Z) for Z, _, _ in proj]
     C = basis.link_gradient(coef)
     for (Xc, _, _), (Z, y, w), Phi in zip(samples, proj, values):
-        r = Phi @ coef - y
+        pred = Phi @ coef
+        r = loss.residuals(pred, y)
         part = back_project(Xc, w[:, None] * _link_gradients(Phi, C, r))
         G = part if G is None else G + part
-        total += _weighted_squares(w, r)
+        total += loss.total(w, pred, y)
     sw = samples.weight_sum
-    return 0.5 * total / sw, G / sw
+    return loss.mean(total, sw), G / sw
 
 
 def _retraction(M):
@@ -289,12 +398,10 @@ class GrassmannDescent:
     move_tol : float, optional
         The run stops when the subspace has moved by less than this over the
         last ``MOVE_WINDOW`` steps (default ``MOVE_TOL``).
-    clip : (float, float), optional
-        Range the held-out predictions are clamped to before they are scored
-        (the classifier's class probabilities: ``(0, 1)``). A polynomial link
-        extrapolates far outside the targets' range on the few held-out rows
-        with large projections; unclamped, those rows dominate the held-out
-        score and stop the run while the subspace still improves.
+    loss : SquaredLoss or LogLoss, optional
+        The loss of the link's values (default: half squared error, the link
+        by ridge regression; the classifier: :class:`LogLoss`), on ``train``
+        and, as the stopping score, on ``valid``.
 
     Attributes
     ----------
@@ -311,13 +418,14 @@ class GrassmannDescent:
     """
 
     def __init__(self, train, valid, V0, *, degree=4, max_iter=200, patience=15, step_size=1.0,
-                 tol=1e-7, move_tol=None, clip=None, callback=None):
+                 tol=1e-7, move_tol=None, loss=None, callback=None):
         self.train, self.valid = train, valid
         self.V = retract(V0)
         self.basis = HermiteBasis(self.V.shape[1], degree, self.V.device, self.V.dtype)
         self.max_iter, self.patience, self.tol, self.callback = max_iter, patience, tol, callback
         self.move_tol = MOVE_TOL if move_tol is None else move_tol
-        self.clip = clip
+        self.loss = SQUARED if loss is None else loss
+        self._coef = None  # the last step's link (warm start of an iterative link fit)
         self._moves = []
         self.history = {"train_loss": [], "val_loss": [], "step_size": [], "overlap": [],
                         "link_alpha": []}
@@ -344,10 +452,11 @@ class GrassmannDescent:
         self.n_iter += 1
         sw = train.weight_sum
         values = [basis.values(Z) for Z, _, _ in self._zt]
-        coef, link_alpha, _ = _fit_link_from_values(
-            [(Phi, y, w) for Phi, (_, y, w) in zip(values, self._zt)], basis, sw)
-        loss, G = _loss_and_gradient(train, self._zt, basis, coef, values)
-        val = (_projected_loss(self._zv, basis, coef, valid.weight_sum, self.clip)
+        coef, link_alpha = self.loss.fit_link(
+            [(Phi, y, w) for Phi, (_, y, w) in zip(values, self._zt)], basis, sw, self._coef)
+        self._coef = coef
+        loss, G = _loss_and_gradient(train, self._zt, basis, coef, values, self.loss)
+        val = (_projected_loss(self._zv, basis, coef, valid.weight_sum, self.loss, heldout=True)
                if valid is not None else loss)
         # decisions use a relative tolerance far above rounding, so that sums
         # taken in another order (weights vs repeated rows) decide the same way
@@ -367,7 +476,8 @@ class GrassmannDescent:
         for trial in range(30):
             cand, T = _retraction(V - eta * G)
             zc = _moved(self._zt, xg, eta, T)
-            if _projected_loss(zc, basis, coef, sw) <= loss - 1e-4 * eta * gnorm2 - _RTOL * abs(loss):
+            trial_loss = _projected_loss(zc, basis, coef, sw, self.loss)
+            if trial_loss <= loss - 1e-4 * eta * gnorm2 - _RTOL * abs(loss):
                 V_new, accepted = cand, (zc, T)
                 break
             eta *= 0.5
@@ -431,6 +541,7 @@ class GrassmannDescent:
     def result(self):
         """``(V, coef)``: the best subspace on ``valid`` (or the last) and its link."""
         if self._best[2] is None or self.valid is None:
-            coef, _, _ = _fit_link_projected(self._zt, self.basis, self.train.weight_sum)
+            coef, _ = self.loss.fit_link(((self.basis.values(Z), y, w) for Z, y, w in self._zt),
+                                         self.basis, self.train.weight_sum, self._coef)
             return self.V, coef
         return self._best[1], self._best[2]
