@@ -3,10 +3,12 @@
 Labels arrive as class codes ``0 .. K-1``. The subspace is learned from the
 class indicators ``Y_ik = 1{y_i = k}`` (one column for two classes): their
 conditional means ``P(y = k | x)`` are functions of ``U^T x``, so ``U`` is the
-subspace in which a link predicts the indicators best in squared error (the
-Brier score), and the refinement of the regressor applies with ``K``
-targets sharing one subspace (:class:`._grassmann.GrassmannDescent` takes a
-target matrix).
+subspace in which a link of ``U^T x`` predicts the labels best, and the
+refinement of the regressor applies under the log loss
+(:class:`._grassmann.GrassmannDescent` with :class:`._grassmann.LogLoss`:
+a logistic or softmax link on the Hermite basis, the targets an indicator
+column or one-hot rows); its held-out score is the half Brier score of the
+link's probabilities.
 
 - *Start* (solver "refined"): from ``S = sum_k M_k M_k / p_k`` plus
   ``sum_k p_k mu_k mu_k^T``, ``M_k = E[(Y_k - p_k) x x^T]`` (the stage-1
@@ -210,7 +212,7 @@ def _orthogonal_next(V, v):
 
 
 def _fit_refined_classes(train, valid, cfg, gen, callback):
-    """The "refined" solver: class-moment start, refinement, dimension by held-out Brier."""
+    """The "refined" solver: class-moment start, refinement, dimension by held-out Brier score."""
     k = cfg["n_components"]
     limit = min(train.n_features, max(train.n_samples - 1, 1))
     count = min(k if k is not None else MAX_AUTO_COMPONENTS, limit)
