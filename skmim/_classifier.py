@@ -51,7 +51,8 @@ class MultiIndexNetClassifier(ClassifierMixin, BaseMultiIndex):
     - *refinement*: the two-timescale Grassmannian descent of the regressor
       under the log loss: the link is a logistic (two classes) or softmax
       regression on a tensor Hermite basis of degree ``link_degree`` of the
-      projections, refitted every step by one Newton step, and the subspace
+      projections, tracked by one Newton step per step (ten L-BFGS-B
+      iterations for links of more than 256 parameters), and the subspace
       follows the gradient of the log loss; stopped on the half Brier score
       of the link's probabilities on ``validation_fraction`` held-out
       samples (a proper score like the log loss, but bounded, so a few
@@ -115,7 +116,7 @@ class MultiIndexNetClassifier(ClassifierMixin, BaseMultiIndex):
         Maximum number of refinement steps.
     n_iter_no_change : int, default=15
         Refinement stops after this many steps without a better held-out
-        Brier score (of the links' values clamped to [0, 1]), or earlier when
+        Brier score (of the link's class probabilities), or earlier when
         the subspace has stopped moving (by less than 1e-3 over the last five
         steps); the best subspace seen is kept.
     n_init : int, default=4

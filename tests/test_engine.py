@@ -391,3 +391,25 @@ def test_log_loss_subspace_gradient_is_autograd(n_classes):
     per.mean().backward()
     assert abs(value - float(per.mean().detach())) < 1e-12
     np.testing.assert_allclose(G.numpy(), Vg.grad.numpy(), atol=1e-10)
+
+
+def test_newton_softmax_float32_stays_centred():
+    # the softmax is unchanged by adding one constant to every intercept; in
+    # float32 an unanchored Newton solve drifted along that direction to
+    # intercepts of about 2e6 (logits then lose all precision)
+    from skmim._engine._classify import indicators
+    from skmim._engine._logistic import newton_logistic
+
+    rng = np.random.RandomState(7)
+    n, p = 3000, 5
+    F = rng.standard_normal((n, p))
+    codes = np.argmax(F[:, :3] + 0.5 * rng.standard_normal((n, 3)), axis=1)
+    Phi = np.column_stack([np.ones(n), F])
+    fits = {}
+    for dtype in (torch.float64, torch.float32):
+        coef, _ = newton_logistic(torch.as_tensor(Phi, dtype=dtype),
+                                  torch.as_tensor(indicators(codes, 3), dtype=dtype),
+                                  torch.ones(n, dtype=dtype), 2e-3)
+        fits[dtype] = coef.double().numpy()
+    assert np.abs(fits[torch.float32][0]).max() < 10
+    np.testing.assert_allclose(fits[torch.float32], fits[torch.float64], atol=1e-3)

@@ -1,15 +1,18 @@
 """Two-timescale learning on the Grassmannian (Bietti, Bruna, Pillaud-Vivien).
 
 The subspace is an orthonormal ``d x k`` matrix ``V``. The link is learned
-"infinitely faster": at every step it is refitted to optimality on the
-projected inputs ``z = V^T x`` (ridge regression on the tensor Hermite basis
-of total degree ``degree``, penalty by generalized cross-validation). Then
-``V`` takes a Riemannian gradient step of the squared loss with the link held
-fixed, ``(I - V V^T) G``, with an Armijo line search, followed by a QR
-retraction. Training stops when the loss on held-out samples has not improved
-for ``patience`` steps, or when no step along the Riemannian gradient lowers
-the training loss (converged); the best subspace seen on the held-out samples
-is returned.
+"infinitely faster": at every step it is refitted on the projected inputs
+``z = V^T x``, on the tensor Hermite basis of total degree ``degree``. Under
+the squared loss (:class:`SquaredLoss`, the regressor) that is ridge
+regression to optimality, penalty by generalized cross-validation; under the
+log loss (:class:`LogLoss`, the classifier) a logistic or softmax regression
+tracked by one Newton step per step. Then ``V`` takes a Riemannian gradient
+step of the loss with the link held fixed, ``(I - V V^T) G``, with an Armijo
+line search, followed by a QR retraction. Training stops when the score on
+held-out samples has not improved for ``patience`` steps, when the subspace
+has stopped moving (``MOVE_TOL``), or when no step along the Riemannian
+gradient lowers the training loss (converged); the best subspace seen on the
+held-out samples is returned.
 
 Used both to refine the stage-1 subspace of the layer-wise network and, from
 a random start, as a solver of its own.
@@ -280,7 +283,8 @@ def link_heldout_losses(train, valid, V, degree, delta=None, loss=SQUARED):
     :class:`GrassmannDescent`'s held-out loss), or with ``delta`` the Huber
     loss of threshold ``delta``, whose per-sample values have a finite
     variance even for heavy-tailed noise. With ``loss`` a :class:`LogLoss`
-    the link is its logistic fit and the losses are log losses.
+    the link is its logistic fit and the values are its held-out scores
+    (half Brier scores of the link's probabilities, :meth:`LogLoss.score`).
     """
     basis = HermiteBasis(V.shape[1], degree, V.device, V.dtype)
     coef, _ = loss.fit_link(((basis.values(Z), y, w) for Z, y, w in _projected(train, V)),
@@ -409,7 +413,7 @@ class GrassmannDescent:
     best_val : float, the smallest held-out loss seen (inf before the first step).
     done : bool, whether a stopping rule has fired.
     hit_max_iter : bool, whether it stopped on ``max_iter`` alone (no
-        convergence, patience or stall rule fired) while the held-out loss
+        convergence, movement, patience or stall rule fired) while the held-out loss
         still fell by more than ``CONVERGED_RTOL`` over the last
         ``patience`` steps: not converged.
     n_iter : int, steps taken.
@@ -497,7 +501,10 @@ class GrassmannDescent:
             if valid is not None:
                 self._zv = _moved(self._zv, [project(Xc, G) for Xc, _, _ in valid], eta, T)
         self.V, self._prev_loss = V_new, loss
-        self._moves.append(float(torch.sqrt((1.0 - overlap.min() ** 2).clamp_min(0.0))))
+        # sine of the largest principal angle between V and V_new, as the norm of
+        # V_new's part outside span(V): accurate to rounding (sqrt(1 - s_min^2)
+        # is only accurate to sqrt(eps), 3e-4 in float32, above MOVE_TOL / 5)
+        self._moves.append(float(torch.linalg.matrix_norm(V_new - V @ (V.T @ V_new), ord=2)))
         settled = (len(self._moves) >= MOVE_WINDOW
                    and sum(self._moves[-MOVE_WINDOW:]) < self.move_tol)
         stopped = (converged or settled
@@ -542,6 +549,6 @@ class GrassmannDescent:
         """``(V, coef)``: the best subspace on ``valid`` (or the last) and its link."""
         if self._best[2] is None or self.valid is None:
             coef, _ = self.loss.fit_link(((self.basis.values(Z), y, w) for Z, y, w in self._zt),
-                                         self.basis, self.train.weight_sum, self._coef)
+                                         self.basis, self.train.weight_sum)
             return self.V, coef
         return self._best[1], self._best[2]

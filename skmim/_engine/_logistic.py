@@ -1,10 +1,14 @@
-"""L2-penalized logistic and softmax regression on fixed features (torch).
+"""L2-penalized logistic and softmax regression on fixed features.
+
+Products on torch tensors (any device); :class:`LogisticProblem` steps with
+SciPy's L-BFGS-B, :func:`newton_logistic` with Newton's method in torch.
 
 The classifier's outer layer, and the link of its refinement, are such fits:
 :class:`LogisticProblem` holds the centred features and their covariance so
 that a path of penalties reuses them.
 """
 
+import numpy as np
 import torch
 from scipy.optimize import minimize
 
@@ -99,9 +103,13 @@ class LogisticProblem:
         theta = torch.from_numpy(result.x).to(dev, dt)
         B, c = theta[:-self.n_out].reshape(shape), theta[-self.n_out:]
         A = T @ B
-        # status 1: the iteration limit; 0: converged, 2: no further decrease
-        # possible in floating point (at the minimum to rounding)
-        return A, (c - self.mean @ A), result.status != 1
+        # status 0: converged; 1: the iteration limit; 2: the line search found no
+        # decrease, which counts as converged only when the gradient is near
+        # the tolerance (at the minimum to rounding), not far from it
+        gtol = LBFGS_TOLERANCE if tol is None else tol
+        converged = result.status == 0 or (
+            result.status == 2 and float(np.abs(result.jac).max()) <= 10.0 * gtol)
+        return A, (c - self.mean @ A), converged
 
 
 def fit_logistic(F, Y, w, alpha, init=None):
@@ -120,6 +128,8 @@ def fit_logistic(F, Y, w, alpha, init=None):
 NEWTON_MAX_PARAMETERS = 256
 NEWTON_MAX_ITER = 50
 NEWTON_TOLERANCE = 1e-6
+# rows per block of the Hessian's accumulation
+NEWTON_BLOCK = 8192
 
 
 def _penalized_log_loss(Phi, Y, w, coef, alpha):
@@ -139,7 +149,12 @@ def newton_logistic(Phi, Y, w, alpha, init=None, max_iter=None):
     Returns ``(coef, converged)`` with ``coef`` of shape (p, 1) or (p, K).
     Each step solves the Newton system exactly and halves until the
     objective decreases (it is convex); it stops when the largest gradient
-    entry is below ``NEWTON_TOLERANCE``.
+    entry is below ``NEWTON_TOLERANCE`` (converged) or when no halving
+    decreases it (not converged: at the minimum to rounding, or a bad step).
+    The softmax's intercepts are kept centred: adding one constant to every
+    class changes nothing, and in float32 the Newton solve would otherwise
+    drift along that direction to huge logits. The Hessian is accumulated
+    over blocks of ``NEWTON_BLOCK`` rows (memory ``O(block K^2 p)``).
     """
     n, p = Phi.shape
     Y2 = Y[:, None] if Y.ndim == 1 else Y
@@ -147,36 +162,50 @@ def newton_logistic(Phi, Y, w, alpha, init=None, max_iter=None):
     w = w / w.sum()
     coef = (torch.zeros(p, m, dtype=Phi.dtype, device=Phi.device) if init is None
             else init.reshape(p, m).clone())
-    ridge = torch.full((p,), float(alpha), dtype=Phi.dtype, device=Phi.device)
-    # the intercept row: a tiny ridge keeps the softmax's Hessian (singular
-    # along adding one constant to every class) invertible
-    ridge[0] = 1e-10
-    penalty = torch.kron(torch.eye(m, dtype=Phi.dtype, device=Phi.device), torch.diag(ridge))
+    dt, dev = Phi.dtype, Phi.device
+    ridge = torch.full((p,), float(alpha), dtype=dt, device=dev)
+    ridge[0] = 0.0  # the intercept is not penalized
+    penalty = torch.kron(torch.eye(m, dtype=dt, device=dev), torch.diag(ridge))
+    multiclass = Y.ndim == 2
+    if multiclass:
+        # unit curvature along the softmax's null direction (one constant added to
+        # every intercept), where the gradient is zero: it only makes H invertible
+        e0 = torch.zeros(p, p, dtype=dt, device=dev)
+        e0[0, 0] = 1.0
+        penalty = penalty + torch.kron(torch.full((m, m), 1.0 / m, dtype=dt, device=dev), e0)
+        coef[0] -= coef[0].mean()
     value = _penalized_log_loss(Phi, Y, w, coef, alpha)
     for _ in range(NEWTON_MAX_ITER if max_iter is None else max_iter):
         logits = Phi @ coef
-        P = torch.sigmoid(logits) if m == 1 and Y.ndim == 1 else torch.softmax(logits, dim=1)
+        P = torch.softmax(logits, dim=1) if multiclass else torch.sigmoid(logits)
         grad = back_project(Phi, w[:, None] * (P - Y2)) + ridge[:, None] * coef
         if float(grad.abs().max()) < NEWTON_TOLERANCE:
             return coef, True
-        if Y.ndim == 1:
-            S = (w * P[:, 0] * (1.0 - P[:, 0]))[:, None]
-        else:
+        if multiclass:
             S = (w[:, None, None] * (torch.diag_embed(P) - P[:, :, None] * P[:, None, :])
                  ).reshape(n, m * m)
+        else:
+            S = (w * P[:, 0] * (1.0 - P[:, 0]))[:, None]
         # H[(k, a), (l, b)] = sum_i S_ikl Phi_ia Phi_ib (class-major like grad.T), as
-        # one product (n, K K p)^T (n, p)
-        H = back_project((S[:, :, None] * Phi[:, None, :]).reshape(n, m * m * p), Phi)
+        # products (rows, K K p)^T (rows, p) over blocks of rows
+        H = 0.0
+        for i in range(0, n, NEWTON_BLOCK):
+            Pb, Sb = Phi[i:i + NEWTON_BLOCK], S[i:i + NEWTON_BLOCK]
+            H = H + back_project((Sb[:, :, None] * Pb[:, None, :]).reshape(len(Pb), -1), Pb)
         H = H.reshape(m, m, p, p).permute(0, 2, 1, 3).reshape(m * p, m * p) + penalty
         step = torch.linalg.solve(H, grad.T.reshape(-1)).reshape(m, p).T
+        if not bool(torch.isfinite(step).all()):
+            return coef, False
         t = 1.0
         for _ in range(30):
             trial = coef - t * step
+            if multiclass:
+                trial[0] -= trial[0].mean()
             trial_value = _penalized_log_loss(Phi, Y, w, trial, alpha)
-            if trial_value <= value:
+            if trial_value < value:
                 break
             t *= 0.5
         else:
-            return coef, True  # no decrease in floating point: at the minimum to rounding
+            return coef, False  # no halving decreases the objective
         coef, value = trial, trial_value
     return coef, False
