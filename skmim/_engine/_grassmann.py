@@ -31,7 +31,8 @@ import numpy as np
 import torch
 
 from ._data import back_project, project
-from ._logistic import NEWTON_MAX_PARAMETERS, LogisticProblem, log_losses, newton_logistic
+from ._logistic import (NEWTON_MAX_PARAMETERS, LogisticProblem, log_losses, newton_logistic,
+                        probabilities)
 from ._ridge import ridge_from_chunks
 
 LINK_ALPHA_GRID = np.logspace(-6.0, 2.0, 17)
@@ -173,10 +174,8 @@ class SquaredLoss:
         r = pred - y
         return per_sample(0.5 * r * r)
 
-    def heldout_total(self, w, pred, y):
-        """The held-out score summed (before :meth:`mean`): the loss itself."""
-        return self.total(w, pred, y)
-
+    # the held-out score is the loss itself
+    heldout_total = total
     score = per_sample
 
 
@@ -218,7 +217,7 @@ class LogLoss:
         return (coef[:, 0] if y.ndim == 1 else coef), self.alpha
 
     def residuals(self, pred, y):
-        return torch.sigmoid(pred) - y if y.ndim == 1 else torch.softmax(pred, dim=1) - y
+        return probabilities(pred, y) - y
 
     def total(self, w, pred, y):
         return float((w * self.per_sample(pred, y)).sum())
@@ -244,6 +243,12 @@ class LogLoss:
 
 
 SQUARED = SquaredLoss()
+
+
+def _cold_link(proj, basis, weight_sum, loss):
+    """``loss``'s link fitted from scratch on projected chunks ``(Z, y, w)``."""
+    coef, _ = loss.fit_link(((basis.values(Z), y, w) for Z, y, w in proj), basis, weight_sum)
+    return coef
 
 
 def _projected_loss(proj, basis, coef, weight_sum, loss=SQUARED, heldout=False):
@@ -287,8 +292,7 @@ def link_heldout_losses(train, valid, V, degree, delta=None, loss=SQUARED):
     (half Brier scores of the link's probabilities, :meth:`LogLoss.score`).
     """
     basis = HermiteBasis(V.shape[1], degree, V.device, V.dtype)
-    coef, _ = loss.fit_link(((basis.values(Z), y, w) for Z, y, w in _projected(train, V)),
-                            basis, train.weight_sum)
+    coef = _cold_link(_projected(train, V), basis, train.weight_sum, loss)
     losses, weights = [], []
     for Z, y, w in _projected(valid, V):
         pred = basis.values(Z) @ coef
@@ -548,7 +552,5 @@ class GrassmannDescent:
     def result(self):
         """``(V, coef)``: the best subspace on ``valid`` (or the last) and its link."""
         if self._best[2] is None or self.valid is None:
-            coef, _ = self.loss.fit_link(((self.basis.values(Z), y, w) for Z, y, w in self._zt),
-                                         self.basis, self.train.weight_sum)
-            return self.V, coef
+            return self.V, _cold_link(self._zt, self.basis, self.train.weight_sum, self.loss)
         return self._best[1], self._best[2]

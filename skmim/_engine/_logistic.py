@@ -20,6 +20,11 @@ LBFGS_MAX_ITER = 500
 LBFGS_TOLERANCE = 1e-5
 
 
+def probabilities(logits, Y):
+    """Probabilities of ``logits``: sigmoid for (n,) 0 / 1 targets ``Y``, else softmax."""
+    return torch.sigmoid(logits) if Y.ndim == 1 else torch.softmax(logits, dim=1)
+
+
 def log_losses(logits, Y):
     """Per-sample log loss of ``logits`` ((n, 1): two classes, targets 0 / 1; else (n, K))."""
     if Y.ndim == 1:
@@ -61,6 +66,7 @@ class LogisticProblem:
         ``tol``: L-BFGS-B's gradient tolerance (default ``LBFGS_TOLERANCE``),
         ``max_iter`` its iteration limit (default ``LBFGS_MAX_ITER``).
         """
+        gtol = LBFGS_TOLERANCE if tol is None else tol
         root = torch.sqrt(self.s / 4.0 + alpha)
         T = self.Q / root  # A = T B
         G = self.F @ T
@@ -99,14 +105,13 @@ class LogisticProblem:
         result = minimize(objective, x0, jac=True, method="L-BFGS-B",
                           options={"maxiter": LBFGS_MAX_ITER if max_iter is None else max_iter,
                                    "maxcor": 20,
-                                   "gtol": LBFGS_TOLERANCE if tol is None else tol})
+                                   "gtol": gtol})
         theta = torch.from_numpy(result.x).to(dev, dt)
         B, c = theta[:-self.n_out].reshape(shape), theta[-self.n_out:]
         A = T @ B
         # status 0: converged; 1: the iteration limit; 2: the line search found no
         # decrease, which counts as converged only when the gradient is near
         # the tolerance (at the minimum to rounding), not far from it
-        gtol = LBFGS_TOLERANCE if tol is None else tol
         converged = result.status == 0 or (
             result.status == 2 and float(np.abs(result.jac).max()) <= 10.0 * gtol)
         return A, (c - self.mean @ A), converged
@@ -177,7 +182,7 @@ def newton_logistic(Phi, Y, w, alpha, init=None, max_iter=None):
     value = _penalized_log_loss(Phi, Y, w, coef, alpha)
     for _ in range(NEWTON_MAX_ITER if max_iter is None else max_iter):
         logits = Phi @ coef
-        P = torch.softmax(logits, dim=1) if multiclass else torch.sigmoid(logits)
+        P = probabilities(logits, Y)
         grad = back_project(Phi, w[:, None] * (P - Y2)) + ridge[:, None] * coef
         if float(grad.abs().max()) < NEWTON_TOLERANCE:
             return coef, True
