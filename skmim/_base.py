@@ -18,6 +18,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _engine  # torch loads on the first fit (_engine.fit_network)
 from ._engine import CONFIRM_Z, SOLVERS, STAGE1_LOSSES, count_above_noise, paired_z
+from ._engine._stats import block_map, is_dask_array, one_column_chunk
 from ._preprocess import (
     HASH_GRID,
     SHRINKAGE,
@@ -73,6 +74,13 @@ STAGE1_CONSTRAINTS = {
     "random_state": ["random_state"],
     "verbose": ["verbose"],
 }
+
+
+def _concatenate(arrays):
+    """Dask arrays one after the other along the rows."""
+    import dask.array as da
+
+    return da.concatenate(arrays, axis=0)
 
 
 def auto_steps(n_features):
@@ -177,15 +185,74 @@ class BaseMultiIndex(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         """
         X, y, sample_weight = self._on_host(X, y, sample_weight)
         if y is not None:
-            y = check_numeric_y(y)
-        X, y = validate_data(
-            self, X, y, dtype=[np.float64, np.float32], y_numeric=True, ensure_min_samples=2,
-            reset=reset,
-        )
+            y = check_numeric_y(y.compute() if is_dask_array(y) else y)
+        X, y = self._check_X_y(X, y, reset, y_numeric=True)
         check_finite_y(y)
-        sw = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
+        sw = self._check_weights(sample_weight, X, y)
         X, y, sw = self._weighted_rows(X, y, sw)
         return X, np.asarray(y, dtype=np.float64), sw
+
+    def _check_X_y(self, X, y, reset, y_numeric=False):
+        """scikit-learn's ``validate_data`` of ``(X, y)``; a dask ``X`` stays lazy.
+
+        A ``dask.array.Array`` ``X`` is checked for its shape and dtype only
+        (``n_features_in_`` set; non-finite values are caught in the
+        statistics' first pass, :func:`._preprocess.fit_statistics`) and
+        returned as a lazy float64 array with one column chunk; a dask ``y``
+        is computed (``n_samples`` values on the client).
+        """
+        if not is_dask_array(X):
+            return validate_data(self, X, y, dtype=[np.float64, np.float32],
+                                 y_numeric=y_numeric, ensure_min_samples=2, reset=reset)
+        if is_dask_array(y):
+            y = y.compute()
+        if X.ndim != 2:
+            raise ValueError(f"Expected a 2D dask array for X, got {X.ndim} dimension(s).")
+        if not (np.issubdtype(X.dtype, np.floating) or np.issubdtype(X.dtype, np.integer)
+                or X.dtype == np.bool_):
+            raise ValueError(f"X must hold real numbers; the dask array has dtype {X.dtype}.")
+        if any(math.isnan(c) for c in X.chunks[0]):
+            raise ValueError(
+                "the dask array X has unknown chunk sizes (e.g. after boolean indexing with "
+                "a dask mask): call X.compute_chunk_sizes() first.")
+        validate_data(self, X, skip_check_array=True, reset=reset)
+        y = np.asarray(y)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = y[:, 0]
+        if y.ndim != 1 or y.shape[0] != X.shape[0]:
+            raise ValueError(
+                f"y must be one value per row of X: got shape {y.shape} for "
+                f"{X.shape[0]} rows.")
+        if X.shape[0] < 2:
+            raise ValueError(f"Found array with {X.shape[0]} sample(s) (shape={X.shape}) "
+                             "while a minimum of 2 is required.")
+        if y_numeric and y.dtype.kind == "O":
+            y = y.astype(np.float64)
+        return one_column_chunk(X).astype(np.float64), y
+
+    @staticmethod
+    def _check_weights(sample_weight, X, y):
+        """Validated non-negative float64 weights (a dask ``sample_weight`` computed)."""
+        if is_dask_array(sample_weight):
+            sample_weight = sample_weight.compute()
+        return _check_sample_weight(sample_weight, y, dtype=np.float64, ensure_non_negative=True)
+
+    def _blockwise(self, method, X, n_columns=None, dtype=np.float64):
+        """``method`` (predict, transform, ...) on every row chunk of the dask array ``X``.
+
+        Returns the lazy dask array of the results: ``(n,)`` or, with
+        ``n_columns``, ``(n, n_columns)``. The fitted estimator (NumPy state)
+        travels with the tasks; nothing is computed here.
+        """
+        check_is_fitted(self)
+        if X.ndim != 2 or X.shape[1] != self.n_features_in_:
+            raise ValueError(
+                f"X has shape {X.shape}, but {type(self).__name__} is expecting "
+                f"{self.n_features_in_} features as input.")
+        X = one_column_chunk(X)
+        if n_columns is None:
+            return X.map_blocks(method, drop_axis=1, dtype=dtype)
+        return X.map_blocks(method, chunks=(X.chunks[0], (n_columns,)), dtype=dtype)
 
     @staticmethod
     def _on_host(*arrays):
@@ -203,7 +270,7 @@ class BaseMultiIndex(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         keep = sw > 0
         if not np.all(keep):
             X, y, sw = X[keep], y[keep], sw[keep]
-        return np.asarray(X, dtype=np.float64), y, sw
+        return (X if is_dask_array(X) else np.asarray(X, dtype=np.float64)), y, sw
 
     def _engine_targets(self, y, stats):
         """The targets the engine sees: ``y`` standardized (the classifier: class codes)."""
@@ -253,7 +320,13 @@ class BaseMultiIndex(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
                 "solver='grassmann' starts from a random subspace and needs an integer "
                 "n_components (n_components='auto' reads the dimension off stage 1)."
             )
-        device, dtype = _engine.device_info(self.device, self.dtype)
+        lazy = is_dask_array(X)
+        if lazy and solver == "sgd":
+            raise ValueError(
+                "solver='sgd' streams mini-batches through one network in order, which a "
+                "blockwise pass over a dask array cannot do: use another solver, or feed "
+                "the blocks to partial_fit (dask_ml.wrappers.Incremental).")
+        device, dtype = self._device_for(X)
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         previous = self._warm_previous(d) if state is None else None
         if previous is not None and solver == "sgd":
@@ -301,17 +374,22 @@ class BaseMultiIndex(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             start = self._standardized_rows(previous["projection_"].T, stats).T
             k = start.shape[1]
         # the one standardized copy of X, its rows grouped by part (in their
-        # order within each part), so that every part is a view of it
-        order = None if len(roles) == 1 else np.concatenate(
-            [np.flatnonzero(masks[role]) for role in roles])
-        Xs = standardized_copy(X, stats, order)
+        # order within each part), so that every part is a view of it; for a
+        # dask X, lazy parts standardized chunk by chunk in every pass
+        rows = {role: np.flatnonzero(masks[role]) for role in roles}
+        order = None if len(roles) == 1 else np.concatenate([rows[role] for role in roles])
+        if lazy:
+            Xs = {role: standardized_copy(X, stats, None if order is None else rows[role])
+                  for role in roles}
+        else:
+            Xs = standardized_copy(X, stats, order)
         if order is not None:
             ys, sw, u = ys[order], sw[order], u[order]
         bounds = np.cumsum([0] + [counts[role] for role in roles])
         view = {role: slice(bounds[i], bounds[i + 1]) for i, role in enumerate(roles)}
 
         def part(role):
-            return Xs[view[role]], ys[view[role]], sw[view[role]]
+            return (Xs[role] if lazy else Xs[view[role]]), ys[view[role]], sw[view[role]]
 
         parts = {"final": None, "stage2": None}
         if staged:
@@ -321,7 +399,8 @@ class BaseMultiIndex(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         else:
             parts["stage1"] = parts["train"] = part("training")
             parts["valid"] = part("validation")
-            parts["all"] = (Xs, ys, sw)
+            parts["all"] = ((_concatenate([Xs[role] for role in roles]) if lazy else Xs),
+                            ys, sw)
             if outer:
                 parts["final"] = parts["all"]
         n_steps = getattr(self, "n_steps", "auto")
@@ -371,6 +450,22 @@ class BaseMultiIndex(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
                               if "warm_start" in self.get_params() else "."),
                 ConvergenceWarning, stacklevel=user_stacklevel())
         return fit, counts
+
+    def _device_for(self, X):
+        """The engine's device and dtype; for a dask ``X`` the CPU (where the chunks are).
+
+        Every pass over a dask array runs as tasks next to its chunks, on
+        their CPUs: ``device="auto"`` means the CPU there, and another
+        device is an error (no silent fallback).
+        """
+        if not is_dask_array(X):
+            return _engine.device_info(self.device, self.dtype)
+        if str(self.device) not in ("auto", "cpu"):
+            raise ValueError(
+                f"device={self.device!r} with a dask array X: the passes over a dask array "
+                "run as tasks on the CPUs that hold its chunks; use device='cpu' (or "
+                "'auto'), or pass a NumPy array or a torch tensor to fit on the device.")
+        return _engine.device_info("cpu", self.dtype)
 
     def _run_engine(self, parts, progress, solver, device, dtype, seed, u, n_steps, k, state,
                     start, previous):
@@ -498,7 +593,8 @@ class BaseMultiIndex(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             # the outer layer never saw the stage-1 samples: they judge the network
             X1, y1, w1 = stage1
             act = ACTIVATIONS[self.activation]
-            pred = network_output(X1, fit.directions, fit.biases, fit.coef, fit.intercept, act)
+            pred = block_map(X1, lambda Xb: network_output(Xb, fit.directions, fit.biases,
+                                                           fit.coef, fit.intercept, act))
             center = np.average(stage2[1], weights=stage2[2])
             z = paired_z(0.5 * ((pred - y1) ** 2 - (y1 - center) ** 2), w1)
             if not z < -CONFIRM_Z:
@@ -590,6 +686,8 @@ class BaseMultiIndex(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             ``subspace_``.
         """
         check_is_fitted(self)
+        if is_dask_array(X):
+            return self._blockwise(self.transform, X, self.n_components_)
         if is_tensor(X):
             return tensor_module().project(X, self.n_features_in_, type(self).__name__,
                                            self.x_mean_, self.projection_)

@@ -18,8 +18,9 @@ from ._base import (
     atomic,
 )
 from ._engine import CONFIRM_Z
+from ._engine._stats import is_dask_array
 from ._preprocess import input_weights, stats_from
-from ._sklearn_private import Interval, StrOptions, _check_sample_weight, _fit_context
+from ._sklearn_private import Interval, StrOptions, _fit_context
 from ._warnings import SubspaceWarning, user_stacklevel
 
 _SHARED = ("n_components", "width", "validation_fraction", "link_degree", "max_iter",
@@ -324,15 +325,14 @@ class MultiIndexNetClassifier(ClassifierMixin, BaseMultiIndex):
     def _validate_fit_input(self, X, y, sample_weight, reset=True):
         """Validated float64 ``X``, class codes and positive weights (class weights applied)."""
         X, y, sample_weight = self._on_host(X, y, sample_weight)
-        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], ensure_min_samples=2,
-                             reset=reset)
+        X, y = self._check_X_y(X, y, reset)
         check_classification_targets(y)
         classes, codes = np.unique(y, return_inverse=True)
         if classes.size < 2:
             raise ValueError(
                 f"MultiIndexNetClassifier needs samples of at least 2 classes; got 1 class "
                 f"({classes[0]!r}).")
-        sw = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
+        sw = self._check_weights(sample_weight, X, y)
         if self.class_weight is not None:
             sw = sw * compute_sample_weight(self.class_weight, y)
         self.classes_ = classes
@@ -383,6 +383,8 @@ class MultiIndexNetClassifier(ClassifierMixin, BaseMultiIndex):
             per class (the softmax of which is :meth:`predict_proba`).
         """
         check_is_fitted(self)
+        if is_dask_array(X):
+            return self._blockwise(self.decision_function, X, self._n_scores())
         (X,) = self._on_host(X)
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
         out = self._network_output(X)
@@ -400,6 +402,8 @@ class MultiIndexNetClassifier(ClassifierMixin, BaseMultiIndex):
         proba : ndarray of shape (n_samples, n_classes)
             Columns in the order of ``classes_``.
         """
+        if is_dask_array(X):
+            return self._blockwise(self.predict_proba, X, self.classes_.size)
         scores = self.decision_function(X)
         if scores.ndim == 1:
             return np.column_stack([expit(-scores), expit(scores)])
@@ -416,6 +420,8 @@ class MultiIndexNetClassifier(ClassifierMixin, BaseMultiIndex):
         -------
         log_proba : ndarray of shape (n_samples, n_classes)
         """
+        if is_dask_array(X):
+            return self._blockwise(self.predict_log_proba, X, self.classes_.size)
         scores = self.decision_function(X)
         if scores.ndim == 1:
             return np.column_stack([log_expit(-scores), log_expit(scores)])
@@ -433,10 +439,16 @@ class MultiIndexNetClassifier(ClassifierMixin, BaseMultiIndex):
         y_pred : ndarray of shape (n_samples,)
             Labels from ``classes_``.
         """
+        if is_dask_array(X):
+            return self._blockwise(self.predict, X, dtype=self.classes_.dtype)
         scores = self.decision_function(X)
         if scores.ndim == 1:
             return self.classes_[(scores > 0).astype(np.int64)]
         return self.classes_[np.argmax(scores, axis=1)]
+
+    def _n_scores(self):
+        """Columns of :meth:`decision_function`: None (one score) for two classes."""
+        return None if self.classes_.size == 2 else self.classes_.size
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

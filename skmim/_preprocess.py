@@ -19,12 +19,13 @@ Rescaling or shifting a column of ``X`` (or ``y`` affinely) changes the
 standardized data only by rounding, so the model changes only by rounding.
 """
 
+import functools
 from dataclasses import dataclass, replace
 
 import numpy as np
 from sklearn.covariance import shrunk_covariance
 
-from ._engine._stats import block_rows, sign_flip
+from ._engine._stats import block_sum, is_dask_array, one_column_chunk, row_blocks, sign_flip
 
 # Shrinkage covariance estimators for ``whiten``: scikit-learn's Ledoit-Wolf
 # and OAS, whose intensities fit_statistics computes from blockwise moments.
@@ -70,11 +71,6 @@ def relative_weights(sw):
     sw = np.asarray(sw, dtype=np.float64)
     sw = sw / sw.max()
     return sw / sw.mean()
-
-
-def _blocks(n, n_features):
-    step = block_rows(n_features)
-    return [slice(start, min(start + step, n)) for start in range(0, n, step)]
 
 
 def _safe_scale(mean, std):
@@ -132,9 +128,12 @@ def fit_statistics(X, y, sw, whiten=None):
     """
     n, d = X.shape
     w = sw / sw.sum()
-    blocks = _blocks(n, d)
-    x_mean = sum(w[b] @ X[b] for b in blocks)
-    x_var = sum(w[b] @ ((X[b] - x_mean) ** 2) for b in blocks)
+    x_mean = block_sum(X, lambda Xb, wb: wb @ Xb, w)
+    x_var = block_sum(X, lambda Xb, wb: wb @ ((Xb - x_mean) ** 2), w)
+    if is_dask_array(X) and not (np.all(np.isfinite(x_mean)) and np.all(np.isfinite(x_var))):
+        # NumPy input was checked by validate_data; a dask array is checked in this pass
+        raise ValueError("Input X contains NaN or infinity (or values whose squares overflow "
+                         "float64).")
     x_scale, constant = _safe_scale(x_mean, np.sqrt(np.maximum(x_var, 0.0)))
     y_mean = float(w @ y)
     y_std = float(np.sqrt(max(float(w @ (y - y_mean) ** 2), 0.0)))
@@ -145,11 +144,12 @@ def fit_statistics(X, y, sw, whiten=None):
     if whiten is None or d <= 1:
         return stats
     root_w = np.sqrt(sw / sw.mean())
-    gram, norms4 = np.zeros((d, d)), 0.0
-    for b in blocks:
-        Z = standardize_rows(X[b], stats) * root_w[b, None]
-        gram += Z.T @ Z
-        norms4 += float(np.sum(np.einsum("ij,ij->i", Z, Z) ** 2))
+
+    def moments(Xb, rb):
+        Z = standardize_rows(Xb, stats) * rb[:, None]
+        return Z.T @ Z, float(np.sum(np.einsum("ij,ij->i", Z, Z) ** 2))
+
+    gram, norms4 = block_sum(X, moments, root_w)
     whitening = _inverse_sqrt(_shrunk_from_moments(gram, n, norms4, whiten))
     whitening[constant] = 0.0
     whitening[:, constant] = 0.0
@@ -178,11 +178,18 @@ def standardized_copy(X, stats, rows=None):
     """``standardize_rows(X[rows])`` built block by block into one new array.
 
     ``rows`` (an index array, default all rows in order) orders the copy:
-    the only full-size array a fit allocates on the host.
+    the only full-size array a fit allocates on the host. A dask array
+    gives a lazy dask array instead (no copy: its chunks are standardized in
+    every pass).
     """
+    if is_dask_array(X):
+        # lazy: each chunk is standardized where it is, in every pass
+        Z = one_column_chunk(X).map_blocks(functools.partial(standardize_rows, stats=stats),
+                                           dtype=np.float64)
+        return Z if rows is None else Z[rows]
     n = X.shape[0] if rows is None else len(rows)
     out = np.empty((n, X.shape[1]))
-    for b in _blocks(n, X.shape[1]):
+    for b in row_blocks(n, X.shape[1]):
         out[b] = standardize_rows(X[b] if rows is None else X[rows[b]], stats)
     return out
 

@@ -14,6 +14,7 @@ from ._base import (
     is_tensor,
     tensor_module,
 )
+from ._engine._stats import is_dask_array
 from ._preprocess import input_weights, stats_from
 from ._sklearn_private import Interval, StrOptions, _fit_context
 
@@ -646,6 +647,8 @@ class MultiIndexNetRegressor(RegressorMixin, BaseMultiIndex):
             input.
         """
         check_is_fitted(self)
+        if is_dask_array(X):
+            return self._blockwise(self.predict, X)
         if is_tensor(X):
             return tensor_module().network(
                 X, self.n_features_in_, type(self).__name__, self.x_mean_, self.hidden_weights_,

@@ -124,7 +124,7 @@ class SpectralProjector(BaseMultiIndex):
         X, y, sw = self._validate_fit_input(X, y, sample_weight)
         n, d = X.shape
         k = self._check_n_components(d, n)
-        device, dtype = _engine.device_info(self.device, self.dtype)
+        device, dtype = self._device_for(X)
         Xs, ys, stats = fit_standardize(X, y, sw, self._whiten_method())
         sw = relative_weights(sw)
         best = None

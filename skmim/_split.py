@@ -9,7 +9,7 @@ requested proportions (of the total weight).
 
 import numpy as np
 
-from ._engine._stats import block_rows, weighted_quantile
+from ._engine._stats import block_map, weighted_quantile
 
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
@@ -30,30 +30,34 @@ def row_uniforms(X, y, seed, grid=None, transform=None):
     With ``grid``, the hash is of ``floor(grid * value)`` instead of the value
     (for standardized data: rows equal up to rounding hash alike). With
     ``transform``, of ``transform(rows)`` (e.g. the standardization), applied
-    block by block: the hash works in row blocks (``_stats.block_rows``)
-    values, so its temporaries stay small whatever the size of ``X``.
+    block by block: the hash works in row blocks (``_stats.block_map``; the
+    chunks of a dask ``X``, as tasks), so its temporaries stay small
+    whatever the size of ``X``, and a row's hash does not depend on the
+    blocks.
     """
+
+    n, d = X.shape
+    rng = np.random.RandomState(seed)
+    mult = rng.randint(1, 2**62, size=d + 1, dtype=np.int64).astype(np.uint64) * np.uint64(2) + np.uint64(1)
+    y = np.asarray(y, dtype=np.float64)
+    return block_map(X, lambda rows, yb: _hash_rows(rows, yb, mult, grid, transform), y)
+
+
+def _hash_rows(rows, y, mult, grid, transform):
+    """:func:`row_uniforms` of one block of rows and their targets."""
 
     def cells(a):
         a = np.ascontiguousarray(a, dtype=np.float64)
         return a if grid is None else np.floor(a * grid)
 
-    n, d = X.shape
-    rng = np.random.RandomState(seed)
-    mult = rng.randint(1, 2**62, size=d + 1, dtype=np.int64).astype(np.uint64) * np.uint64(2) + np.uint64(1)
-    out = np.empty(n)
-    y = cells(y) + 0.0  # -0.0 -> 0.0
-    chunk = block_rows(d)
+    if transform is not None:
+        rows = transform(rows)
+    d = rows.shape[1]
     with np.errstate(over="ignore"):
-        for start in range(0, n, chunk):
-            rows = X[start:start + chunk]
-            if transform is not None:
-                rows = transform(rows)
-            Xb = (cells(rows) + 0.0).view(np.uint64)
-            h = _mix(Xb * mult[:d]).sum(axis=1, dtype=np.uint64)
-            h = _mix(h + _mix(y[start:start + chunk].view(np.uint64) * mult[d]))
-            out[start:start + chunk] = (h >> np.uint64(11)).astype(np.float64) / float(2**53)
-    return out
+        Xb = (cells(rows) + 0.0).view(np.uint64)  # -0.0 -> 0.0
+        h = _mix(Xb * mult[:d]).sum(axis=1, dtype=np.uint64)
+        h = _mix(h + _mix((cells(y) + 0.0).view(np.uint64) * mult[d]))
+    return (h >> np.uint64(11)).astype(np.float64) / float(2**53)
 
 
 def upper_fraction(u, weights, fraction):

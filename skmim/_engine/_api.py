@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from ._data import Samples, back_project
+from ._data import Samples, back_project, samples_of
 from ._device import resolve_device, resolve_dtype, torch_threads
 from ._grassmann import GrassmannDescent, huber_gains, link_heldout_losses, ordered_by_link
 from ._layerwise import (
@@ -31,7 +31,7 @@ from ._layerwise import (
 )
 from ._losses import Stage1Loss, robust_scale
 from ._network import subspace_features
-from ._ridge import fit_ridge, ridge_from_chunks, ridge_gcv
+from ._ridge import fit_ridge, ridge_gcv
 from ._sgd import gap_components, init_sgd_network, sgd_pass
 from ._null import null_z
 from ._sliced import membership_top_eigenvalue, slice_membership, sliced_directions
@@ -286,7 +286,7 @@ def _fit_network(parts, *, solver="refined", losses=("huber",), device="cpu", dt
         if parts.get(key) is None:
             return None
         if id(parts[key]) not in cache:
-            cache[id(parts[key])] = Samples(*parts[key], dev, dt, batch_size)
+            cache[id(parts[key])] = samples_of(*parts[key], dev, dt, batch_size)
         return cache[id(parts[key])]
 
     if solver == "sgd":
@@ -471,9 +471,9 @@ def _linear_if_as_good(fit, descent, train, valid, cfg, callback, z):
     """
     center, delta = _heldout_reference(train, cfg["huber_delta"])
     model_gain, w = descent.heldout_gain(center, delta)
-    res = ridge_from_chunks(iter(train), train.n_features, train.weight_sum, train.device)
-    coef = res["coef"].to(train.dtype)
-    linear_gain, _ = huber_gains(((Xc @ coef + res["intercept"], yc, wc) for Xc, yc, wc in valid),
+    res = ridge_gcv(train, lambda X: X, train.n_features)
+    coef, intercept = res["coef"].to(train.dtype), res["intercept"]
+    linear_gain, _ = huber_gains(valid.map(lambda Xc, yc, wc: (Xc @ coef + intercept, yc, wc)),
                                  center, delta)
     better = paired_z(linear_gain - model_gain, w)
     if callback is not None:
@@ -535,7 +535,7 @@ def residual_directions(train, residuals, V, cfg, count, n_iter=8, extra=4):
     def outside(M):
         return M - V @ (V.T @ M)
 
-    g = outside(sum(back_project(Xc, (wc * sc)[:, None]) for Xc, sc, wc in samples) / n)
+    g = outside(samples.reduce(lambda Xc, sc, wc: back_project(Xc, (wc * sc)[:, None])) / n)
     first_ratio = float((g * g).sum()) / (rms2 * d / n) if rms2 > 0 else 0.0
     sigma = SecondMoment(samples)
     p = max(1, min(count + extra, d - V.shape[1]))
@@ -851,7 +851,7 @@ def _fit_sgd(parts, cfg, dev, dt, seed, callback):
         if cfg["compress"]:
             Vk = V[:, :k]
             D = (W @ Vk) @ Vk.T
-        res = fit_ridge(Samples(X2, y2, w2, dev, dt, cfg["batch_size"]), D, b, cfg["activation"],
+        res = fit_ridge(samples_of(X2, y2, w2, dev, dt, cfg["batch_size"]), D, b, cfg["activation"],
                         cfg["alpha"], cfg.get("outer_loss", "squared"))
         fit.directions, fit.biases = _numpy(D), _numpy(b)
         fit.coef, fit.intercept = res["coef"].cpu().numpy(), float(res["intercept"])
@@ -1006,7 +1006,7 @@ def spectral_subspace(X, y, w, *, loss="huber", huber_delta=1.0, n_components=No
     dev, dt = device_info(device, dtype)
     w = np.asarray(w, dtype=np.float64)
     lossobj = Stage1Loss(loss, np.asarray(y, dtype=np.float64), w, huber_delta)
-    samples = Samples(X, np.asarray(y, dtype=np.float64), w, dev, dt, batch_size)
+    samples = samples_of(X, np.asarray(y, dtype=np.float64), w, dev, dt, batch_size)
     # constant labels: every score is zero, and so is the noise edge
     V, k, vals, level = _spectral_estimate(samples, lossobj, n_components, max_components)
     return V, k, vals, level, lossobj.is_degenerate

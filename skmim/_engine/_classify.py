@@ -37,7 +37,7 @@ import numpy as np
 import torch
 
 from ._api import SubspaceFit, _numpy, _refine, best_of_starts, device_info, random_starts
-from ._data import Samples, back_project
+from ._data import back_project, samples_of
 from ._device import torch_threads
 from ._grassmann import LogLoss, link_heldout_losses, ordered_by_link
 from ._layerwise import DENSE_MAX_FEATURES, SecondMoment
@@ -88,11 +88,8 @@ def class_moment_operator(samples):
     p = samples.weights @ Y / samples.weight_sum
     dense = d <= DENSE_MAX_FEATURES
     # mu_k p_k = E[x Y_k]: one pass over the rows
-    first = None
-    for Xc, yc, wc in samples:
-        Yc = yc[:, None] if yc.ndim == 1 else yc
-        part = back_project(Xc, wc[:, None] * Yc)
-        first = part if first is None else first + part
+    first = samples.reduce(
+        lambda Xc, yc, wc: back_project(Xc, wc[:, None] * (yc[:, None] if yc.ndim == 1 else yc)))
     first = first / samples.weight_sum  # (d, K): columns p_k mu_k
     dt, dev = first.dtype, first.device
     moments = [SecondMoment(samples.with_targets(Y[:, k] - p[k]), dense=dense)
@@ -264,7 +261,7 @@ def _outer_logistic(fit, train, valid, final, cfg, gen, callback):
     D, b, features = subspace_features(V, width, gen, cfg["bias_scale"], cfg["activation"])
 
     def table(samples):
-        F = torch.cat([features(Xc) for Xc, _, _ in samples])
+        F = torch.cat(samples.map(lambda Xc, yc, wc: features(Xc)))
         Y = torch.as_tensor(samples.targets).to(samples.device, samples.dtype)
         w = torch.as_tensor(samples.weights).to(samples.device, samples.dtype)
         return F, Y, w
@@ -353,8 +350,8 @@ def fit_classifier(parts, *, n_classes, solver="refined", device="cpu", dtype="a
         def samples(key):
             X, codes, w = parts[key]
             if id(parts[key]) not in cache:
-                cache[id(parts[key])] = Samples(X, indicators(codes, n_classes), w, dev, dt,
-                                                batch_size)
+                cache[id(parts[key])] = samples_of(X, indicators(codes, n_classes), w, dev,
+                                                   dt, batch_size)
             return cache[id(parts[key])]
 
         train, valid, final = samples("train"), samples("valid"), samples("all")

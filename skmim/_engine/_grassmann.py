@@ -143,7 +143,7 @@ def _link_gradients(Phi, C, r):
 
 def _projected(samples, V):
     """``[(X_c V, y_c, w_c)]`` over the row chunks of ``samples``."""
-    return [(project(Xc, V), yc, wc) for Xc, yc, wc in samples]
+    return samples.map(lambda Xc, yc, wc: (project(Xc, V), yc, wc))
 
 
 class SquaredLoss:
@@ -337,16 +337,19 @@ def _loss_and_gradient(samples, proj, basis, coef, values=None, loss=SQUARED):
 
     ``values`` are the chunks' basis values ``Phi``, if known.
     """
-    G, total = None, 0.0
+    total = 0.0
     if values is None:
         values = [basis.values(Z) for Z, _, _ in proj]
     C = basis.link_gradient(coef)
-    for (Xc, _, _), (Z, y, w), Phi in zip(samples, proj, values):
+    # the link's part of the gradient per sample (n x k) on the projections, then
+    # one pass over X: G = sum_i x_i m_i^T
+    moments = []
+    for (Z, y, w), Phi in zip(proj, values):
         pred = Phi @ coef
         r = loss.residuals(pred, y)
-        part = back_project(Xc, w[:, None] * _link_gradients(Phi, C, r))
-        G = part if G is None else G + part
+        moments.append(w[:, None] * _link_gradients(Phi, C, r))
         total += loss.total(w, pred, y)
+    G = samples.reduce(lambda Xc, yc, wc, Mc: back_project(Xc, Mc), moments)
     sw = samples.weight_sum
     return loss.mean(total, sw), G / sw
 
@@ -475,7 +478,7 @@ class GrassmannDescent:
             self._since_best += 1
         G = G - V @ (V.T @ G)
         gnorm2 = float((G * G).sum())
-        xg = [project(Xc, G) for Xc, _, _ in train]
+        xg = train.map(lambda Xc, yc, wc: project(Xc, G))
         # Armijo backtracking along the retraction, link held fixed
         # the first trial doubles the last accepted step only if that one was
         # accepted at its first trial, so most steps take one trial
@@ -503,7 +506,8 @@ class GrassmannDescent:
         if not converged:
             self._zt, T = accepted
             if valid is not None:
-                self._zv = _moved(self._zv, [project(Xc, G) for Xc, _, _ in valid], eta, T)
+                self._zv = _moved(self._zv, valid.map(lambda Xc, yc, wc: project(Xc, G)),
+                                  eta, T)
         self.V, self._prev_loss = V_new, loss
         # sine of the largest principal angle between V and V_new, as the norm of
         # V_new's part outside span(V): accurate to rounding (sqrt(1 - s_min^2)

@@ -173,16 +173,8 @@ def train_first_layer(
     history = {key: [] for key in STAGE1_RECORDS}
     prev_basis, _ = top_right_singular(W, k)
     for step in range(n_steps):
-        grad = torch.zeros_like(W)
-        value = 0.0
-        for Xc, rc, wc in samples:
-            # the exact gradient of the weighted loss of f(x) = sum_j a_j logcosh(w_j . x),
-            # written out (sigma' = tanh) rather than taped: one pass, less memory
-            Z = Xc @ W.T
-            f = torch.zeros_like(rc) if paired else logcosh(Z) @ a
-            value += float((wc * loss(f, rc)).sum()) / wsum
-            dl = loss.derivative(f, rc) * (wc / wsum)
-            grad += (torch.tanh(Z) * dl[:, None] * a).T @ Xc
+        value, grad = samples.reduce(
+            lambda Xc, rc, wc, W=W: _stage1_chunk(Xc, rc, wc, W, a, paired, loss, wsum))
         with torch.no_grad():
             sq = (W * W).sum(dim=1)
             rayleigh = ((W * grad).sum(dim=1) / (a * sq)).abs().mean()
@@ -195,6 +187,19 @@ def train_first_layer(
             prev_basis = _record_step(history, step + 1, W, k, prev_basis, value, rayleigh,
                                       callback)
     return unit_rows(W, paired, n_steps), history
+
+
+def _stage1_chunk(Xc, rc, wc, W, a, paired, loss, wsum):
+    """One chunk's share of the stage-1 objective and of its gradient in ``W``.
+
+    The exact gradient of the weighted loss of ``f(x) = sum_j a_j logcosh(w_j . x)``,
+    written out (``sigma' = tanh``) rather than taped: one pass, less memory.
+    """
+    Z = Xc @ W.T
+    f = torch.zeros_like(rc) if paired else logcosh(Z) @ a
+    value = float((wc * loss(f, rc)).sum()) / wsum
+    dl = loss.derivative(f, rc) * (wc / wsum)
+    return value, (torch.tanh(Z) * dl[:, None] * a).T @ Xc
 
 
 def power_first_layer(
@@ -279,19 +284,14 @@ def second_moment_product(scores_samples, V):
     ``scores_samples`` serves the rows with the per-sample scores ``s_i`` as
     targets; ``V`` is a ``d x k`` tensor.
     """
-    total = None
-    for Xc, sc, wc in scores_samples:
-        part = back_project(Xc, (wc * sc)[:, None] * project(Xc, V))
-        total = part if total is None else total + part
+    total = scores_samples.reduce(
+        lambda Xc, sc, wc: back_project(Xc, (wc * sc)[:, None] * project(Xc, V)))
     return total / scores_samples.weight_sum
 
 
 def second_moment_matrix(scores_samples):
     """The full ``d x d`` matrix ``Sigma_hat`` (symmetrized)."""
-    total = None
-    for Xc, sc, wc in scores_samples:
-        part = Xc.T @ ((wc * sc)[:, None] * Xc)
-        total = part if total is None else total + part
+    total = scores_samples.reduce(lambda Xc, sc, wc: Xc.T @ ((wc * sc)[:, None] * Xc))
     total = total / scores_samples.weight_sum
     return 0.5 * (total + total.T)
 

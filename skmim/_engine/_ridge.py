@@ -21,23 +21,18 @@ def features(X, directions, biases, activation):
     return ACTIVATIONS[activation](X @ directions.T + biases)
 
 
-def _sufficient_statistics(chunks, n_features, device):
-    """Weighted sums of ``F``, ``F^T F``, ``F^T Y``, ``Y`` and ``Y^T Y`` over ``(F, y, w)`` chunks.
+def _chunk_moments(Fc, yc, wc):
+    """``[1 F Y]^T diag(w) [1 F Y]`` of one chunk (float64): every sum the ridge fit needs."""
+    Yc = yc[:, None] if yc.ndim == 1 else yc
+    A = torch.cat([torch.ones_like(wc)[:, None].to(Fc.dtype), Fc, Yc.to(Fc.dtype)], dim=1)
+    return (A.T @ (wc[:, None] * A)).double()
 
-    One product ``[1 F Y]^T diag(w) [1 F Y]`` per chunk gives them all; ``y``
-    is a vector or a matrix of ``K`` targets (columns of ``Y``).
-    """
-    M, n_targets = None, 1
-    for Fc, yc, wc in chunks:
-        Yc = yc[:, None] if yc.ndim == 1 else yc
-        n_targets = Yc.shape[1]
-        A = torch.cat([torch.ones_like(wc)[:, None].to(Fc.dtype), Fc, Yc.to(Fc.dtype)], dim=1)
-        part = (A.T @ (wc[:, None] * A)).double()
-        M = part if M is None else M + part
+
+def _statistics(M, n_features, device):
+    """The blocks of the summed :func:`_chunk_moments` ``M`` (None: no rows, one target)."""
     p = n_features
     if M is None:
-        M = torch.zeros(p + 1 + n_targets, p + 1 + n_targets, dtype=torch.float64,
-                        device=device)
+        M = torch.zeros(p + 2, p + 2, dtype=torch.float64, device=device)
     return {
         "sF": M[0, 1:p + 1],
         "G": M[1:p + 1, 1:p + 1],
@@ -45,6 +40,19 @@ def _sufficient_statistics(chunks, n_features, device):
         "sy": M[0, p + 1:],
         "yy": M[p + 1:, p + 1:],
     }
+
+
+def _sufficient_statistics(chunks, n_features, device):
+    """Weighted sums of ``F``, ``F^T F``, ``F^T Y``, ``Y`` and ``Y^T Y`` over ``(F, y, w)`` chunks.
+
+    One product ``[1 F Y]^T diag(w) [1 F Y]`` per chunk gives them all; ``y``
+    is a vector or a matrix of ``K`` targets (columns of ``Y``).
+    """
+    M = None
+    for Fc, yc, wc in chunks:
+        part = _chunk_moments(Fc, yc, wc)
+        M = part if M is None else M + part
+    return _statistics(M, n_features, device)
 
 
 # Huber outer layer: threshold in robust standard deviations of the residuals
@@ -77,9 +85,9 @@ def ridge_gcv(samples, feature_fn, n_features, alpha=None, grid=ALPHA_GRID, n_va
     """
     if loss == "huber":
         return _huber_ridge(samples, feature_fn, n_features, alpha, grid, n_varying)
-    chunks = ((feature_fn(Xc), yc, wc) for Xc, yc, wc in samples)
-    return ridge_from_chunks(chunks, n_features, samples.weight_sum, samples.device, alpha,
-                             grid, n_varying)
+    M = samples.reduce(lambda Xc, yc, wc: _chunk_moments(feature_fn(Xc), yc, wc))
+    return ridge_from_statistics(_statistics(M, n_features, samples.device), samples.weight_sum,
+                                 alpha, grid, n_varying)
 
 
 def _huber_ridge(samples, feature_fn, n_features, alpha, grid, n_varying):
@@ -89,17 +97,18 @@ def _huber_ridge(samples, feature_fn, n_features, alpha, grid, n_varying):
     factors = None  # per-chunk IRLS factors; None: all ones
     res = None
     for _ in range(HUBER_OUTER_ITER + 1):
-        def chunks():
-            for i, (Xc, yc, wc) in enumerate(samples):
-                yield feature_fn(Xc), yc, (wc if factors is None else wc * factors[i])
-
-        total = samples.weight_sum if factors is None else float(
-            sum(float((wc * f).sum()) for (_, _, wc), f in zip(samples, factors)))
-        res = ridge_from_chunks(chunks(), n_features, total, samples.device, alpha, grid,
-                                n_varying)
-        coef = res["coef"]
-        resid = [yc - (feature_fn(Xc) @ coef.to(Xc.dtype) + res["intercept"])
-                 for Xc, yc, _ in samples]
+        if factors is None:
+            M = samples.reduce(lambda Xc, yc, wc: _chunk_moments(feature_fn(Xc), yc, wc))
+            total = samples.weight_sum
+        else:
+            M, total = samples.reduce(
+                lambda Xc, yc, wc, fc: (_chunk_moments(feature_fn(Xc), yc, wc * fc),
+                                        float((wc * fc).sum())), factors)
+        res = ridge_from_statistics(_statistics(M, n_features, samples.device), total, alpha,
+                                    grid, n_varying)
+        coef, intercept = res["coef"], res["intercept"]
+        resid = samples.map(
+            lambda Xc, yc, wc: yc - (feature_fn(Xc) @ coef.to(Xc.dtype) + intercept))
         r = torch.cat(resid).double().cpu().numpy()
         scale = robust_scale(r, samples.weights)
         if not scale > 0:
@@ -123,8 +132,14 @@ def ridge_from_chunks(chunks, n_features, weight_sum, device, alpha=None, grid=A
     (n_features, K) and an intercept tensor of shape (K,), the penalty
     chosen by the GCV criterion summed over the outputs.
     """
+    return ridge_from_statistics(_sufficient_statistics(chunks, n_features, device),
+                                 weight_sum, alpha, grid, n_varying)
+
+
+def ridge_from_statistics(acc, weight_sum, alpha=None, grid=ALPHA_GRID, n_varying=None):
+    """:func:`ridge_gcv` from the sums of :func:`_statistics` (``weight_sum``: their total weight)."""
     sw = weight_sum
-    acc = _sufficient_statistics(chunks, n_features, device)
+    n_features = acc["G"].shape[0]
     multi = acc["Fy"].shape[1] > 1
     mF = acc["sF"] / sw
     my = acc["sy"] / sw

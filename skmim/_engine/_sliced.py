@@ -65,12 +65,12 @@ def sliced_moment(samples, n_slices=None):
     labels = _labels(samples, n_slices)
     H = int(labels.max()) + 1
     d = samples.n_features
-    sums = torch.zeros(H, d, device=samples.device, dtype=samples.dtype)
-    start = 0
-    for X, _, w in samples:
-        idx = torch.as_tensor(labels[start:start + X.shape[0]], device=samples.device)
-        sums.index_add_(0, idx, w[:, None] * X)
-        start += X.shape[0]
+
+    def slice_sums(X, y, w, idx):
+        return torch.zeros(H, d, device=X.device, dtype=X.dtype).index_add_(
+            0, idx, w[:, None] * X)
+
+    sums = samples.reduce(slice_sums, np.asarray(labels, dtype=np.int64))
     mass = torch.as_tensor(np.bincount(labels, weights=samples.weights, minlength=H),
                            device=samples.device, dtype=samples.dtype)
     B = _scaled_slice_means(sums, mass, samples.weight_sum)
@@ -101,11 +101,7 @@ def membership_top_eigenvalue(samples, membership):
     """
     share = torch.as_tensor(membership * samples.weights[:, None], device=samples.device,
                             dtype=samples.dtype)
-    sums, start = None, 0
-    for X, _, _ in samples:
-        part = share[start:start + X.shape[0]].T @ X
-        sums = part if sums is None else sums + part
-        start += X.shape[0]
+    sums = samples.reduce(lambda X, y, w, sc: sc.T @ X, share)
     B = _scaled_slice_means(sums, share.sum(dim=0), samples.weight_sum)
     return float(torch.linalg.matrix_norm(B, ord=2)) ** 2
 
