@@ -18,7 +18,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _engine  # torch loads on the first fit (_engine.fit_network)
 from ._engine import CONFIRM_Z, SOLVERS, STAGE1_LOSSES, count_above_noise, paired_z
-from ._engine._stats import block_map, is_dask_array, one_column_chunk
+from ._engine._stats import block_map, is_dask_array, is_lazy, lazy_rows, one_column_chunk
 from ._preprocess import (
     HASH_GRID,
     SHRINKAGE,
@@ -74,13 +74,6 @@ STAGE1_CONSTRAINTS = {
     "random_state": ["random_state"],
     "verbose": ["verbose"],
 }
-
-
-def _concatenate(arrays):
-    """Dask arrays one after the other along the rows."""
-    import dask.array as da
-
-    return da.concatenate(arrays, axis=0)
 
 
 def auto_steps(n_features):
@@ -268,9 +261,12 @@ class BaseMultiIndex(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         if not np.any(sw > 0):
             raise ValueError("sample_weight has no positive entry: there is nothing to fit.")
         keep = sw > 0
+        if is_lazy(X):
+            # a dask array keeps its chunks: the rows are selected inside each task
+            return lazy_rows(X, None if np.all(keep) else np.flatnonzero(keep)), y[keep], sw[keep]
         if not np.all(keep):
             X, y, sw = X[keep], y[keep], sw[keep]
-        return (X if is_dask_array(X) else np.asarray(X, dtype=np.float64)), y, sw
+        return np.asarray(X, dtype=np.float64), y, sw
 
     def _engine_targets(self, y, stats):
         """The targets the engine sees: ``y`` standardized (the classifier: class codes)."""
@@ -320,7 +316,7 @@ class BaseMultiIndex(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
                 "solver='grassmann' starts from a random subspace and needs an integer "
                 "n_components (n_components='auto' reads the dimension off stage 1)."
             )
-        lazy = is_dask_array(X)
+        lazy = is_lazy(X)
         if lazy and solver == "sgd":
             raise ValueError(
                 "solver='sgd' streams mini-batches through one network in order, which a "
@@ -379,12 +375,16 @@ class BaseMultiIndex(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         rows = {role: np.flatnonzero(masks[role]) for role in roles}
         order = None if len(roles) == 1 else np.concatenate([rows[role] for role in roles])
         if lazy:
+            # every part selects its rows inside the tasks; "all" in the rows' order
             Xs = {role: standardized_copy(X, stats, None if order is None else rows[role])
                   for role in roles}
+            everything = (standardized_copy(X, stats), ys, sw)
         else:
             Xs = standardized_copy(X, stats, order)
         if order is not None:
-            ys, sw, u = ys[order], sw[order], u[order]
+            ys, sw = ys[order], sw[order]
+            if not lazy:
+                u = u[order]  # the row keys of parts["all"], in its order
         bounds = np.cumsum([0] + [counts[role] for role in roles])
         view = {role: slice(bounds[i], bounds[i + 1]) for i, role in enumerate(roles)}
 
@@ -399,8 +399,7 @@ class BaseMultiIndex(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         else:
             parts["stage1"] = parts["train"] = part("training")
             parts["valid"] = part("validation")
-            parts["all"] = ((_concatenate([Xs[role] for role in roles]) if lazy else Xs),
-                            ys, sw)
+            parts["all"] = everything if lazy else (Xs, ys, sw)
             if outer:
                 parts["final"] = parts["all"]
         n_steps = getattr(self, "n_steps", "auto")
@@ -458,7 +457,7 @@ class BaseMultiIndex(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         their CPUs: ``device="auto"`` means the CPU there, and another
         device is an error (no silent fallback).
         """
-        if not is_dask_array(X):
+        if not is_lazy(X):
             return _engine.device_info(self.device, self.dtype)
         if str(self.device) not in ("auto", "cpu"):
             raise ValueError(

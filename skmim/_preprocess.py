@@ -19,13 +19,12 @@ Rescaling or shifting a column of ``X`` (or ``y`` affinely) changes the
 standardized data only by rounding, so the model changes only by rounding.
 """
 
-import functools
 from dataclasses import dataclass, replace
 
 import numpy as np
 from sklearn.covariance import shrunk_covariance
 
-from ._engine._stats import block_sum, is_dask_array, one_column_chunk, row_blocks, sign_flip
+from ._engine._stats import block_sum, is_lazy, lazy_rows, row_blocks, sign_flip
 
 # Shrinkage covariance estimators for ``whiten``: scikit-learn's Ledoit-Wolf
 # and OAS, whose intensities fit_statistics computes from blockwise moments.
@@ -130,7 +129,7 @@ def fit_statistics(X, y, sw, whiten=None):
     w = sw / sw.sum()
     x_mean = block_sum(X, lambda Xb, wb: wb @ Xb, w)
     x_var = block_sum(X, lambda Xb, wb: wb @ ((Xb - x_mean) ** 2), w)
-    if is_dask_array(X) and not (np.all(np.isfinite(x_mean)) and np.all(np.isfinite(x_var))):
+    if is_lazy(X) and not (np.all(np.isfinite(x_mean)) and np.all(np.isfinite(x_var))):
         # NumPy input was checked by validate_data; a dask array is checked in this pass
         raise ValueError("Input X contains NaN or infinity (or values whose squares overflow "
                          "float64).")
@@ -179,14 +178,17 @@ def standardized_copy(X, stats, rows=None):
 
     ``rows`` (an index array, default all rows in order) orders the copy:
     the only full-size array a fit allocates on the host. A dask array
-    gives a lazy dask array instead (no copy: its chunks are standardized in
-    every pass).
+    gives its :class:`._engine._stats.StandardizedRows` instead (no copy:
+    the engine standardizes its chunks in every pass).
     """
-    if is_dask_array(X):
-        # lazy: each chunk is standardized where it is, in every pass
-        Z = one_column_chunk(X).map_blocks(functools.partial(standardize_rows, stats=stats),
-                                           dtype=np.float64)
-        return Z if rows is None else Z[rows]
+    if is_lazy(X):
+        # lazy: the raw rows and the standardization, which the engine applies
+        # (or folds into its matrices) chunk by chunk in every pass
+        factor = 1.0 / stats.x_scale
+        if stats.constant is not None:
+            factor = np.where(stats.constant, 0.0, factor)
+        Z = replace(lazy_rows(X), offset=stats.x_mean, factor=factor, matrix=stats.whitening)
+        return Z if rows is None else Z.take(rows)
     n = X.shape[0] if rows is None else len(rows)
     out = np.empty((n, X.shape[1]))
     for b in row_blocks(n, X.shape[1]):

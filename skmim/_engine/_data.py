@@ -22,8 +22,8 @@ from ._stats import (
     block_rows,
     chunk_tasks,
     compute_sum,
-    is_dask_array,
-    one_column_chunk,
+    is_lazy,
+    lazy_rows,
     row_chunks,
 )
 
@@ -97,6 +97,36 @@ class Samples:
             total = add(total, part)
         return total
 
+    # The passes the refinement and stage 1 repeat, named so that DaskSamples
+    # can fold the standardization into their small matrices.
+    def project(self, V):
+        """``[X_c V]`` over the chunks."""
+        return self.map(lambda Xc, yc, wc: project(Xc, V))
+
+    def back_project(self, M):
+        """``sum_c X_c^T M_c`` for per-row (or per-chunk) ``M`` of shape (n, k)."""
+        return self.reduce(lambda Xc, yc, wc, Mc: back_project(Xc, Mc), M)
+
+    def gram(self):
+        """``sum_i w_i y_i x_i x_i^T`` (the targets as per-sample scores)."""
+        return self.reduce(lambda Xc, sc, wc: Xc.T @ ((wc * sc)[:, None] * Xc))
+
+    def gram_product(self, V):
+        """``sum_i w_i y_i x_i x_i^T V``, without the ``d x d`` matrix."""
+        return self.reduce(
+            lambda Xc, sc, wc: back_project(Xc, (wc * sc)[:, None] * project(Xc, V)))
+
+    def chunk_targets(self):
+        """``[(y_c, w_c)]`` tensors on the device, cut like the chunks (no pass over ``X``)."""
+        if self._resident is not None:
+            _, y, w = self._resident
+            step = min(self._block, self.n_samples)
+            return [(y[a:a + step], w[a:a + step]) for a in range(0, self.n_samples, step)]
+        _, y, w = self._host
+        step = self.batch_size
+        return [(y[a:a + step].to(self.device, self.dtype), w[a:a + step].to(self.device, self.dtype))
+                for a in range(0, self.n_samples, step)]
+
     def _results(self, fn, rows):
         start = 0
         for index, (Xc, yc, wc) in enumerate(self):
@@ -166,14 +196,78 @@ def _to_device(value, device):
     return value.to(device) if isinstance(value, torch.Tensor) else value
 
 
-def _chunk_task(fn, dtype, X, y, w, *rows):
-    """One chunk's ``fn`` where the chunk is (a Dask task): NumPy block in, CPU tensors out."""
-    def tensor(a):
-        t = torch.as_tensor(np.ascontiguousarray(a))
-        return t.to(dtype) if t.is_floating_point() else t
+def _tensor(a, dtype):
+    t = torch.as_tensor(np.ascontiguousarray(a))
+    return t.to(dtype) if t.is_floating_point() else t
 
-    return _to_host(fn(tensor(X), tensor(y), tensor(w), *(
-        tensor(a) if isinstance(a, np.ndarray) else a for a in rows)))
+
+def _chunk_task(fn, dtype, standardize, X, local, y, w, *rows):
+    """One chunk's ``fn`` where the chunk is (a Dask task): NumPy block in, CPU tensors out."""
+    X = np.asarray(X) if local is None else np.asarray(X)[local]
+    return _to_host(fn(_tensor(standardize(X), dtype), _tensor(y, dtype), _tensor(w, dtype),
+                       *(_tensor(a, dtype) if isinstance(a, np.ndarray) else a for a in rows)))
+
+
+# The folded passes multiply the raw rows and subtract the offset's share
+# afterwards (X V - 1 m^T V), which loses about |m| / s ulps to cancellation;
+# columns whose mean is more than this many standard deviations from zero are
+# centred explicitly first (a copy of the chunk).
+FOLD_MAX_OFFSET = 1e3
+
+
+def _raw(X, offset, center, dtype):
+    """The chunk as a tensor: centred (``center``) or raw."""
+    X = np.asarray(X, dtype=np.float64)
+    return _tensor(X - offset if center else X, dtype)
+
+
+def _at_rows(M, local, n_rows):
+    """Per-row values of a part's rows spread over all ``n_rows`` rows of the block (zeros)."""
+    if local is None:
+        return M
+    full = torch.zeros((n_rows,) + tuple(M.shape[1:]), dtype=M.dtype)
+    full[torch.as_tensor(local)] = M
+    return full
+
+
+def _project_task(P, mP, dtype, center, offset, X, local):
+    Y = project(_raw(X, offset, center, dtype), P)
+    if not center:
+        Y = Y - mP
+    return Y if local is None else Y[torch.as_tensor(local)]
+
+
+def _back_project_task(dtype, center, offset, X, local, M):
+    Xt = _raw(X, offset, center, dtype)
+    M = _at_rows(M, local, Xt.shape[0])
+    out = back_project(Xt, M)
+    if not center:
+        out = out - _tensor(offset, dtype)[:, None] * M.sum(dim=0)[None, :]
+    return out
+
+
+def _gram_task(dtype, center, offset, X, local, s, w):
+    Xt = _raw(X, offset, center, dtype)
+    v = _at_rows(_tensor(w * s, dtype), local, Xt.shape[0])
+    out = Xt.T @ (v[:, None] * Xt)
+    if not center:
+        m = _tensor(offset, dtype)
+        xv = back_project(Xt, v[:, None])[:, 0]
+        out = out - torch.outer(m, xv) - torch.outer(xv, m) + v.sum() * torch.outer(m, m)
+    return out
+
+
+def _gram_product_task(P, mP, dtype, center, offset, X, local, s, w):
+    Xt = _raw(X, offset, center, dtype)
+    v = _at_rows(_tensor(w * s, dtype), local, Xt.shape[0])
+    N = project(Xt, P)
+    if not center:
+        N = N - mP
+    N = v[:, None] * N
+    out = back_project(Xt, N)
+    if not center:
+        out = out - _tensor(offset, dtype)[:, None] * N.sum(dim=0)[None, :]
+    return out
 
 
 class DaskSamples(Samples):
@@ -189,46 +283,101 @@ class DaskSamples(Samples):
     """
 
     def __init__(self, X, y, w, device, dtype):
+        X = lazy_rows(X)
         self.n_samples, self.n_features = X.shape
         self.device = device
         self.dtype = dtype
         self.targets = np.asarray(y, dtype=np.float64)
         self.weights = np.asarray(w, dtype=np.float64)
         self.weight_sum = float(np.sum(self.weights))
-        X = one_column_chunk(X)
+        self._rows = X
         # the blocks' graph is built (and optimized) once, not in every pass
         self._chunks = row_chunks(X)
-        self.batch_size = int(max(X.chunks[0])) if X.chunks[0] else 1
+        self.batch_size = int(max(np.diff(self._chunks[1]), default=1))
         self._resident = self._host = None
+        self._offset = np.asarray(X.offset, dtype=np.float64)
+        self._center = bool(np.max(np.abs(self._offset * X.factor), initial=0.0)
+                            > FOLD_MAX_OFFSET)
+        self._factor = torch.as_tensor(X.factor, dtype=torch.float64).to(device, dtype)
+        self._matrix = (None if X.matrix is None else
+                        torch.as_tensor(X.matrix, dtype=torch.float64).to(device, dtype))
 
     def __iter__(self):
         raise TypeError(
             "the samples are a dask array: passes over them run blockwise through "
             "Samples.map / Samples.reduce, not by iterating over the rows on the client")
 
-    def _tasks(self, fn, rows):
+    def _delayed(self, *values):
         import dask
 
+        # one node of the graph each, shipped once to every worker that needs it
+        return tuple(dask.delayed(v, traverse=False) for v in values)
+
+    def _tasks(self, fn, rows):
         # a per-chunk list (of tensors) is cut again from its concatenation
         rows = [a if isinstance(a, np.ndarray) else
                 (torch.cat(a) if isinstance(a, list) else a).cpu() for a in rows]
-        # fn is one node of the graph, shipped once to each worker that needs it
+        fn, standardize = self._delayed(fn, self._rows.transform)
         return chunk_tasks(self._chunks, _chunk_task, [self.targets, self.weights, *rows],
-                           lead=(dask.delayed(fn, traverse=False), self.dtype))
+                           lead=(fn, self.dtype, standardize))
 
     def map(self, fn, *rows):
-        import dask
-
-        return [_to_device(r, self.device)
-                for r in dask.compute(*self._tasks(fn, rows), optimize_graph=False)]
+        return self._gather(self._tasks(fn, rows))
 
     def reduce(self, fn, *rows):
         return _to_device(compute_sum(self._tasks(fn, rows)), self.device)
 
+    def _gather(self, tasks):
+        import dask
+
+        return [_to_device(r, self.device) for r in dask.compute(*tasks, optimize_graph=False)]
+
+    # Z = ((X - offset) * factor) @ matrix: Z V = (X - offset) (F M V) and
+    # Z^T N = M^T F (X - offset)^T N, so a pass costs n d k, not the n d^2 of
+    # standardizing (whitening) every row again
+    def _right(self, V):
+        P = V if self._matrix is None else self._matrix @ V
+        return self._factor[:, None] * P
+
+    def _left(self, G):
+        G = self._factor[:, None] * G
+        return G if self._matrix is None else self._matrix.T @ G
+
+    def _folded(self, task, rows=(), V=None):
+        """``task`` on every chunk with the folded standardization; ``V``: right factor."""
+        lead = (self.dtype, self._center, self._offset)
+        if V is not None:
+            P = self._right(V).cpu()
+            mP = (torch.as_tensor(self._offset).to(P) @ P)[None, :]
+            lead = self._delayed(P, mP) + lead
+        return chunk_tasks(self._chunks, task, rows, lead=lead)
+
+    def project(self, V):
+        return self._gather(self._folded(_project_task, V=V))
+
+    def back_project(self, M):
+        M = (torch.cat(M) if isinstance(M, list) else M).cpu()
+        total = compute_sum(self._folded(_back_project_task, [M]))
+        return self._left(total.to(self.device))
+
+    def gram(self):
+        total = compute_sum(self._folded(_gram_task, [self.targets, self.weights]))
+        return self._left(self._left(total.to(self.device)).T)
+
+    def gram_product(self, V):
+        total = compute_sum(self._folded(_gram_product_task, [self.targets, self.weights], V=V))
+        return self._left(total.to(self.device))
+
+    def chunk_targets(self):
+        bounds = self._chunks[1]
+        return [(self._to_device(self.targets[a:b]), self._to_device(self.weights[a:b]))
+                for a, b in zip(bounds[:-1], bounds[1:])]
+
 
 def samples_of(X, y, w, device, dtype, batch_size=None):
-    """:class:`DaskSamples` for a dask array ``X``, else :class:`Samples`."""
-    if is_dask_array(X):
+    """:class:`DaskSamples` for a dask array ``X`` (or its :class:`StandardizedRows`), else
+    :class:`Samples`."""
+    if is_lazy(X):
         return DaskSamples(X, y, w, device, dtype)
     return Samples(X, y, w, device, dtype, batch_size)
 

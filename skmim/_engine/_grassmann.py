@@ -30,7 +30,6 @@ import math
 import numpy as np
 import torch
 
-from ._data import back_project, project
 from ._logistic import (NEWTON_MAX_PARAMETERS, LogisticProblem, log_losses, newton_logistic,
                         probabilities)
 from ._ridge import ridge_from_chunks
@@ -143,7 +142,7 @@ def _link_gradients(Phi, C, r):
 
 def _projected(samples, V):
     """``[(X_c V, y_c, w_c)]`` over the row chunks of ``samples``."""
-    return samples.map(lambda Xc, yc, wc: (project(Xc, V), yc, wc))
+    return [(Z, yc, wc) for Z, (yc, wc) in zip(samples.project(V), samples.chunk_targets())]
 
 
 class SquaredLoss:
@@ -349,7 +348,7 @@ def _loss_and_gradient(samples, proj, basis, coef, values=None, loss=SQUARED):
         r = loss.residuals(pred, y)
         moments.append(w[:, None] * _link_gradients(Phi, C, r))
         total += loss.total(w, pred, y)
-    G = samples.reduce(lambda Xc, yc, wc, Mc: back_project(Xc, Mc), moments)
+    G = samples.back_project(moments)
     sw = samples.weight_sum
     return loss.mean(total, sw), G / sw
 
@@ -478,7 +477,7 @@ class GrassmannDescent:
             self._since_best += 1
         G = G - V @ (V.T @ G)
         gnorm2 = float((G * G).sum())
-        xg = train.map(lambda Xc, yc, wc: project(Xc, G))
+        xg = train.project(G)
         # Armijo backtracking along the retraction, link held fixed
         # the first trial doubles the last accepted step only if that one was
         # accepted at its first trial, so most steps take one trial
@@ -506,8 +505,7 @@ class GrassmannDescent:
         if not converged:
             self._zt, T = accepted
             if valid is not None:
-                self._zv = _moved(self._zv, valid.map(lambda Xc, yc, wc: project(Xc, G)),
-                                  eta, T)
+                self._zv = _moved(self._zv, valid.project(G), eta, T)
         self.V, self._prev_loss = V_new, loss
         # sine of the largest principal angle between V and V_new, as the norm of
         # V_new's part outside span(V): accurate to rounding (sqrt(1 - s_min^2)

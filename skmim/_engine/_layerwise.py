@@ -18,7 +18,6 @@ import math
 import numpy as np
 import torch
 
-from ._data import back_project, project
 from ._network import logcosh, symmetric_init
 
 # Stage 1 in its limit forms the d x d second-moment matrix up to this d.
@@ -284,15 +283,12 @@ def second_moment_product(scores_samples, V):
     ``scores_samples`` serves the rows with the per-sample scores ``s_i`` as
     targets; ``V`` is a ``d x k`` tensor.
     """
-    total = scores_samples.reduce(
-        lambda Xc, sc, wc: back_project(Xc, (wc * sc)[:, None] * project(Xc, V)))
-    return total / scores_samples.weight_sum
+    return scores_samples.gram_product(V) / scores_samples.weight_sum
 
 
 def second_moment_matrix(scores_samples):
     """The full ``d x d`` matrix ``Sigma_hat`` (symmetrized)."""
-    total = scores_samples.reduce(lambda Xc, sc, wc: Xc.T @ ((wc * sc)[:, None] * Xc))
-    total = total / scores_samples.weight_sum
+    total = scores_samples.gram() / scores_samples.weight_sum
     return 0.5 * (total + total.T)
 
 

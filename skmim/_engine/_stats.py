@@ -5,6 +5,9 @@ load (``import skmim`` stays free of torch; torch is imported by the first
 ``fit``). The torch modules of the engine import these same definitions.
 """
 
+import functools
+from dataclasses import dataclass, replace
+
 import numpy as np
 
 SOLVERS = ("refined", "layerwise", "grassmann", "sgd")
@@ -55,32 +58,108 @@ def _tree_sum(*parts):
     return total
 
 
-def row_chunks(X):
-    """The row chunks of the dask array ``X`` (one column chunk) as ``dask.delayed`` blocks.
+@dataclass(frozen=True)
+class StandardizedRows:
+    """The rows ``((X[rows] - offset) * factor) @ matrix`` of a dask array ``X``, never formed.
 
-    Returns ``(blocks, bounds)``: the blocks in row order and their row
-    offsets (``bounds[i]:bounds[i + 1]`` are block ``i``'s rows).
+    The estimators' standardization (``factor``: inverse scales, zero for
+    constant columns; ``matrix``: the whitening, or None) and the selection
+    of a part's rows (``rows``: sorted indices into ``X``, None for all) kept
+    apart from the raw rows, so that the engine can fold them into the small
+    matrices of a pass (``Z V = (X - offset) (factor * (matrix V))``, taken
+    at the part's rows of each chunk) instead of copying, selecting and
+    whitening every row in every pass (:class:`._data.DaskSamples`).
     """
-    X = one_column_chunk(X)
-    return list(X.to_delayed().ravel()), np.cumsum((0,) + tuple(X.chunks[0]))
+
+    raw: object
+    offset: np.ndarray
+    factor: np.ndarray
+    matrix: np.ndarray = None
+    rows: np.ndarray = None
+
+    @property
+    def shape(self):
+        n = self.raw.shape[0] if self.rows is None else len(self.rows)
+        return (n, self.raw.shape[1])
+
+    def take(self, index):
+        """The rows ``index`` (sorted indices into these rows) of these rows."""
+        index = np.asarray(index, dtype=np.int64)
+        return replace(self, rows=index if self.rows is None else self.rows[index])
+
+    @property
+    def transform(self):
+        """``Xb -> standardized Xb`` (NumPy, float64), without the raw rows (light to ship)."""
+        return functools.partial(standardize_block, offset=self.offset, factor=self.factor,
+                                 matrix=self.matrix)
+
+
+def standardize_block(Xb, offset, factor, matrix):
+    """``((Xb - offset) * factor) @ matrix`` (no matrix: without it), float64."""
+    Z = (np.asarray(Xb, dtype=np.float64) - offset) * factor
+    return Z if matrix is None else Z @ matrix
+
+
+def lazy_rows(X, rows=None):
+    """The dask array ``X`` (or its rows ``rows``) as identity :class:`StandardizedRows`."""
+    if isinstance(X, StandardizedRows):
+        return X if rows is None else X.take(rows)
+    d = X.shape[1]
+    return StandardizedRows(one_column_chunk(X), np.zeros(d), np.ones(d),
+                            rows=None if rows is None else np.asarray(rows, dtype=np.int64))
+
+
+def is_lazy(X):
+    """A dask array, or :class:`StandardizedRows` of one."""
+    return isinstance(X, StandardizedRows) or is_dask_array(X)
+
+
+def row_chunks(X):
+    """The chunks of the dask array (or :class:`StandardizedRows`) ``X`` as delayed blocks.
+
+    Returns ``(blocks, bounds, local)``: the raw blocks holding rows of
+    ``X`` in row order, the offsets of their rows among the rows of ``X``
+    (``bounds[i]:bounds[i + 1]`` are block ``i``'s) and, per block, the
+    positions of those rows in the block (None: all of its rows). Blocks
+    without a row of ``X`` are left out.
+    """
+    X = lazy_rows(X)
+    raw = one_column_chunk(X.raw)
+    blocks = list(raw.to_delayed().ravel())
+    edges = np.cumsum((0,) + tuple(raw.chunks[0]))
+    if X.rows is None:
+        return blocks, edges, [None] * len(blocks)
+    cut = np.searchsorted(X.rows, edges)
+    kept, bounds, local = [], [0], []
+    for i, block in enumerate(blocks):
+        a, b = int(cut[i]), int(cut[i + 1])
+        if b == a:
+            continue
+        kept.append(block)
+        bounds.append(b)
+        whole = b - a == edges[i + 1] - edges[i]
+        local.append(None if whole else X.rows[a:b] - edges[i])
+    return kept, np.asarray(bounds), local
 
 
 def chunk_tasks(chunks, func, rows=(), lead=()):
-    """``func(*lead, X_c, *rows_c)`` for every row chunk ``X_c`` of :func:`row_chunks`, as tasks.
+    """``func(*lead, X_c, local_c, *rows_c)`` for every chunk of :func:`row_chunks`, as tasks.
 
-    ``rows`` are per-row NumPy arrays (or torch tensors on the CPU), cut with
-    the chunks on the client and embedded in the tasks; ``lead`` are passed
-    as they are (a ``dask.delayed`` object: computed once, shared by every
-    task). Returns a list of ``dask.delayed`` objects, one per chunk, in row
-    order.
+    ``X_c`` is the raw block and ``local_c`` the positions of its rows
+    (None: all). ``rows`` are per-row NumPy arrays (or torch tensors on the
+    CPU), cut with the chunks on the client and embedded in the tasks;
+    ``lead`` are passed as they are (a ``dask.delayed`` object: computed
+    once, shared by every task). Returns a list of ``dask.delayed`` objects,
+    one per chunk, in row order.
     """
     import dask
 
-    blocks, bounds = chunks
+    blocks, bounds, local = chunks
     tasks = []
     for index, block in enumerate(blocks):
         start, stop = int(bounds[index]), int(bounds[index + 1])
-        tasks.append(dask.delayed(func)(*lead, block, *(a[start:stop] for a in rows)))
+        tasks.append(dask.delayed(func)(*lead, block, local[index],
+                                        *(a[start:stop] for a in rows)))
     return tasks
 
 
@@ -117,6 +196,23 @@ def row_blocks(n, n_columns):
     return [slice(start, min(start + step, n)) for start in range(0, n, step)]
 
 
+class _on_rows:
+    """``fn(standardize(X_c[local]), *rows)``: a chunk task of :func:`block_sum` / :func:`block_map`."""
+
+    def __init__(self, fn, standardize):
+        self.fn, self.standardize = fn, standardize
+
+    def __call__(self, Xb, local, *rows):
+        Xb = np.asarray(Xb) if local is None else np.asarray(Xb)[local]
+        return self.fn(Xb if self.standardize is None else self.standardize(Xb), *rows)
+
+
+def _lazy_task(X, fn):
+    X = lazy_rows(X)
+    identity = X.matrix is None and not X.offset.any() and np.all(X.factor == 1.0)
+    return row_chunks(X), _on_rows(fn, None if identity else X.transform)
+
+
 def block_sum(X, fn, *rows):
     """``sum over row blocks b of fn(X[b], *(a[b] for a in rows))`` (arrays, floats, tuples).
 
@@ -124,8 +220,9 @@ def block_sum(X, fn, *rows):
     its row chunks, each ``fn`` a task of the Dask scheduler in use, the
     results added in a tree of tasks (``X`` is never computed as a whole).
     """
-    if is_dask_array(X):
-        return compute_sum(chunk_tasks(row_chunks(X), fn, rows))
+    if is_lazy(X):
+        chunks, task = _lazy_task(X, fn)
+        return compute_sum(chunk_tasks(chunks, task, rows))
     total = None
     for b in row_blocks(*X.shape):
         total = add(total, fn(X[b], *(a[b] for a in rows)))
@@ -138,10 +235,11 @@ def block_map(X, fn, *rows):
     As :func:`block_sum`: NumPy blocks on the spot, a dask array's chunks as
     tasks whose results (one NumPy array per chunk) come back to the client.
     """
-    if is_dask_array(X):
+    if is_lazy(X):
         import dask
 
-        parts = dask.compute(*chunk_tasks(row_chunks(X), fn, rows))
+        chunks, task = _lazy_task(X, fn)
+        parts = dask.compute(*chunk_tasks(chunks, task, rows))
     else:
         parts = [fn(X[b], *(a[b] for a in rows)) for b in row_blocks(*X.shape)]
     return np.concatenate(parts) if parts else np.empty(0)
