@@ -676,9 +676,10 @@ class BaseMultiIndex(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
 
         Returns
         -------
-        Z : ndarray or torch.Tensor of shape (n_samples, `n_components_`)
+        Z : ndarray, torch.Tensor or dask.array.Array of shape (n_samples, `n_components_`)
             A tensor on the input's device (without gradient) for a tensor
-            input. ``(X - x_mean_) @ projection_``: the learned directions applied to
+            input; a lazy dask array (one task per row chunk) for a dask
+            array. ``(X - x_mean_) @ projection_``: the learned directions applied to
             the standardized input ``(X - x_mean_) / x_scale_``, so ``Z`` does
             not change when a column of ``X`` is rescaled or shifted before
             ``fit`` and ``transform``. Its columns span the projections on

@@ -289,8 +289,10 @@ class MultiIndexNetClassifier(ClassifierMixin, BaseMultiIndex):
 
         Parameters
         ----------
-        X : array-like or torch.Tensor of shape (n_samples, n_features)
-            A torch tensor is copied to the host.
+        X : array-like, torch.Tensor or dask.array.Array of shape (n_samples, n_features)
+            A torch tensor is copied to the host. A dask array is fitted
+            blockwise, one task per row chunk, and never computed as a whole
+            (the user guide's "Large data" page).
         y : array-like of shape (n_samples,)
             Class labels (integers, strings, ...); at least two classes.
         sample_weight : array-like of shape (n_samples,), default=None
@@ -373,8 +375,10 @@ class MultiIndexNetClassifier(ClassifierMixin, BaseMultiIndex):
 
         Parameters
         ----------
-        X : array-like or torch.Tensor of shape (n_samples, n_features)
-            A torch tensor is copied to the host.
+        X : array-like, torch.Tensor or dask.array.Array of shape (n_samples, n_features)
+            A torch tensor is copied to the host. For a dask array this and
+            the other prediction methods return lazy dask arrays (one task
+            per row chunk).
 
         Returns
         -------

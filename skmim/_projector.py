@@ -258,9 +258,11 @@ class MultiIndexProjector(BaseMultiIndex):
 
         Parameters
         ----------
-        X : array-like or torch.Tensor of shape (n_samples, n_features)
+        X : array-like, torch.Tensor or dask.array.Array of shape (n_samples, n_features)
             A torch tensor (any device, with or without gradient) is copied
-            to the host: the standardization and the split run in NumPy.
+            to the host: the standardization and the split run in NumPy. A
+            dask array is fitted blockwise, one task per row chunk, and never
+            computed as a whole (the user guide's "Large data" page).
         y : array-like or torch.Tensor of shape (n_samples,)
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative relative weights (only their ratios matter).

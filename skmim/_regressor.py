@@ -554,9 +554,11 @@ class MultiIndexNetRegressor(RegressorMixin, BaseMultiIndex):
 
         Parameters
         ----------
-        X : array-like or torch.Tensor of shape (n_samples, n_features)
+        X : array-like, torch.Tensor or dask.array.Array of shape (n_samples, n_features)
             A torch tensor (any device, with or without gradient) is copied
-            to the host: the standardization and the split run in NumPy.
+            to the host: the standardization and the split run in NumPy. A
+            dask array is fitted blockwise, one task per row chunk, and never
+            computed as a whole (the user guide's "Large data" page).
         y : array-like or torch.Tensor of shape (n_samples,)
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative relative weights: they are divided by their mean, so
@@ -642,9 +644,10 @@ class MultiIndexNetRegressor(RegressorMixin, BaseMultiIndex):
 
         Returns
         -------
-        y_pred : ndarray or torch.Tensor of shape (n_samples,)
+        y_pred : ndarray, torch.Tensor or dask.array.Array of shape (n_samples,)
             A tensor on the input's device (without gradient) for a tensor
-            input.
+            input; a lazy dask array (one task per row chunk) for a dask
+            array.
         """
         check_is_fitted(self)
         if is_dask_array(X):

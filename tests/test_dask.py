@@ -160,3 +160,19 @@ def test_failed_dask_fit_leaves_nothing(data):
     with pytest.raises(ValueError):
         model.fit(da.from_array(X, chunks=500), y)
     assert not hasattr(model, "n_features_in_")
+
+
+@pytest.mark.parametrize("shift", [50.0, 1e6], ids=["folded", "centred"])
+def test_units_fold_or_centre(data, shift):
+    # column means within 1e3 standard deviations are folded into the passes'
+    # matrices; further out the chunks are centred first: both give the
+    # in-memory model
+    X, y = data
+    rng = np.random.default_rng(3)
+    Xu = X * rng.uniform(0.01, 100.0, X.shape[1]) + shift * rng.uniform(-1, 1, X.shape[1])
+    ref = MultiIndexProjector(n_components=2, random_state=0).fit(Xu, y)
+    model = MultiIndexProjector(n_components=2, random_state=0).fit(
+        da.from_array(Xu, chunks=(350, 16)), y)
+    np.testing.assert_allclose(model.subspace_, ref.subspace_, atol=TOL)
+    np.testing.assert_allclose(model.transform(Xu), ref.transform(Xu),
+                               atol=TOL * np.abs(ref.transform(Xu)).max())

@@ -6,6 +6,7 @@ load (``import skmim`` stays free of torch; torch is imported by the first
 """
 
 import functools
+import sys
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -155,12 +156,41 @@ def chunk_tasks(chunks, func, rows=(), lead=()):
     import dask
 
     blocks, bounds, local = chunks
-    tasks = []
-    for index, block in enumerate(blocks):
-        start, stop = int(bounds[index]), int(bounds[index + 1])
-        tasks.append(dask.delayed(func)(*lead, block, local[index],
-                                        *(a[start:stop] for a in rows)))
+    cuts = [tuple(a[int(bounds[i]):int(bounds[i + 1])] for a in rows)
+            for i in range(len(blocks))]
+    client = _distributed_client()
+    if client is not None and rows:
+        # scattered to the workers, not embedded in the graph (whose size would
+        # grow with n: distributed warns above 10 MB)
+        cuts = client.scatter(cuts, hash=False)
+    tasks = Tasks(dask.delayed(_apply)(func, lead, block, local[i], cut)
+                  for i, (block, cut) in enumerate(zip(blocks, cuts)))
+    tasks.keep = cuts  # the scattered futures live as long as the tasks
     return tasks
+
+
+class Tasks(list):
+    """A list of ``dask.delayed`` tasks that keeps the data they were given alive."""
+
+    keep = None
+
+
+def _apply(func, lead, block, local, rows):
+    return func(*lead, block, local, *rows)
+
+
+def _distributed_client():
+    """The ``dask.distributed`` client that ``dask.compute`` uses now, or None."""
+    if "distributed" not in sys.modules:
+        return None
+    import dask
+    from distributed import default_client
+
+    try:
+        client = default_client()
+    except ValueError:
+        return None
+    return client if dask.base.get_scheduler() == client.get else None
 
 
 def compute_sum(tasks):
@@ -171,7 +201,7 @@ def compute_sum(tasks):
     """
     import dask
 
-    level = list(tasks)
+    level = list(tasks)  # ``tasks`` (and the futures it keeps) stay referenced until the end
     if not level:
         return None
     while len(level) > 1:
