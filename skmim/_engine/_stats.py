@@ -148,7 +148,8 @@ def chunk_tasks(chunks, func, rows=(), lead=()):
 
     ``X_c`` is the raw block and ``local_c`` the positions of its rows
     (None: all). ``rows`` are per-row NumPy arrays (or torch tensors on the
-    CPU), cut with the chunks on the client and embedded in the tasks;
+    CPU), cut with the chunks on the client and embedded in the tasks (scattered to
+    the workers of a ``dask.distributed`` client in use);
     ``lead`` are passed as they are (a ``dask.delayed`` object: computed
     once, shared by every task). Returns a list of ``dask.delayed`` objects,
     one per chunk, in row order.
@@ -156,15 +157,16 @@ def chunk_tasks(chunks, func, rows=(), lead=()):
     import dask
 
     blocks, bounds, local = chunks
-    cuts = [tuple(a[int(bounds[i]):int(bounds[i + 1])] for a in rows)
+    # per chunk: the positions of its rows and the per-row data cut for them
+    cuts = [(local[i],) + tuple(a[int(bounds[i]):int(bounds[i + 1])] for a in rows)
             for i in range(len(blocks))]
     client = _distributed_client()
-    if client is not None and rows:
+    if client is not None and (rows or any(c[0] is not None for c in cuts)):
         # scattered to the workers, not embedded in the graph (whose size would
         # grow with n: distributed warns above 10 MB)
         cuts = client.scatter(cuts, hash=False)
-    tasks = Tasks(dask.delayed(_apply)(func, lead, block, local[i], cut)
-                  for i, (block, cut) in enumerate(zip(blocks, cuts)))
+    tasks = Tasks(dask.delayed(_apply)(func, lead, block, cut)
+                  for block, cut in zip(blocks, cuts))
     tasks.keep = cuts  # the scattered futures live as long as the tasks
     return tasks
 
@@ -175,8 +177,8 @@ class Tasks(list):
     keep = None
 
 
-def _apply(func, lead, block, local, rows):
-    return func(*lead, block, local, *rows)
+def _apply(func, lead, block, cut):
+    return func(*lead, block, *cut)
 
 
 def _distributed_client():
