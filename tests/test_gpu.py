@@ -70,3 +70,24 @@ def test_cuda_tensors_stay_on_the_device(data):
     assert pred.device.type == "cuda" and Z.device.type == "cuda" and Z.dtype == torch.float32
     np.testing.assert_allclose(pred.cpu().numpy(), model.predict(X), rtol=1e-8, atol=1e-8)
     np.testing.assert_allclose(Z.cpu().numpy(), model.transform(X), rtol=1e-4, atol=1e-4)
+
+
+BENCHMARK = Path(__file__).parent.parent / "benchmarks" / "gpu.py"
+
+
+@pytest.mark.skipif(not BENCHMARK.exists(), reason="benchmarks/ is not shipped with the tests")
+def test_gpu_benchmark_runs_on_cpu():
+    # the script the GPU machine runs (issue 13, item 9), exercised on the CPU
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("gpu_benchmark", BENCHMARK)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    r = module.main(["--device", "cpu", "--n", "3000", "--d", "24", "--dtype", "float64"])
+    assert r["device"] == "cpu" and r["passes"] > 10
+    assert r["seconds"] > 0 and r["bandwidth_GBs"] > 0
+    assert r["distance"] < 0.2  # h2+h2 at n = 125 d is well recovered
+    # the counting hook is removed after the fit
+    from skmim._engine import _data
+
+    assert _data.Samples._results.__name__ == "_results"
