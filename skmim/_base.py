@@ -9,6 +9,7 @@ import math
 import numbers
 import sys
 import warnings
+from dataclasses import replace
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
@@ -24,12 +25,16 @@ from ._preprocess import (
     SHRINKAGE,
     fit_statistics,
     input_weights,
+    merge_moments,
     relative_weights,
     standardize_rows,
     standardize_y,
     standardized_copy,
     stats_from,
+    stats_from_moments,
+    stream_moments,
     to_input_coordinates,
+    unstandardize_rows,
 )
 from ._sklearn_private import Interval, StrOptions, _check_sample_weight
 from ._split import row_uniforms, upper_fraction
@@ -327,15 +332,22 @@ class BaseMultiIndex(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         previous = self._warm_previous(d) if state is None else None
         if previous is not None and solver == "sgd":
             # warm start of "sgd": the pass continues on these samples, as partial_fit
-            state = (self.stage1_weights_, self.hidden_biases_, self.history_)
+            state = self._sgd_state()
+        if state is not None and outer:
+            self._check_streamable()
+        moments = None  # the stream's standardization moments ("sgd")
         if state is None:
             stats = fit_statistics(X, y, sw, self._whiten_method())
+            if solver == "sgd":
+                # the stream's weight unit: this block's mean weight
+                unit = float(sw.max() * np.mean(sw / sw.max()))
+            sw = relative_weights(sw)
+            if solver == "sgd":
+                moments = (stream_moments(X, y, sw, replace(stats, whitening=None),
+                                          self._whiten_method()), unit)
         else:
-            stats = stats_from(self)
-            W, b, history = state
-            state = (self._standardized_rows(W, stats), b, history)
+            stats, state, sw, moments = self._continue_stream(X, y, sw, state)
         ys = self._engine_targets(y, stats)
-        sw = relative_weights(sw)
         u = row_uniforms(X, ys, seed, grid=HASH_GRID,
                          transform=lambda rows: standardize_rows(rows, stats))
         staged = solver in ("layerwise", "sgd")
@@ -421,6 +433,10 @@ class BaseMultiIndex(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         self.spectrum_ = fit.spectrum
         self.noise_level_ = fit.noise_level
         self.history_ = fit.history
+        # the outer layer's stream (its moments and reservoir, in standardized
+        # coordinates), which partial_fit adds the next block to; "sgd" only
+        self._outer_stream = fit.outer_stream
+        self._stream_moments = moments
         if solver == "sgd":
             self.n_iter_ = int(fit.history["step"][-1]) if fit.history["step"] else 0
         elif start is not None:
@@ -449,6 +465,56 @@ class BaseMultiIndex(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
                               if "warm_start" in self.get_params() else "."),
                 ConvergenceWarning, stacklevel=user_stacklevel())
         return fit, counts
+
+    def _check_streamable(self):
+        if getattr(self, "outer_loss", "squared") == "huber":
+            raise ValueError(
+                "a continued SGD pass (partial_fit, or warm_start=True) accumulates the "
+                "outer layer's sufficient statistics block by block, which needs "
+                "outer_loss='squared': outer_loss='huber' reweights every stage-2 sample "
+                "at every step, and a stream does not keep them.")
+
+    def _continue_stream(self, X, y, sw, state):
+        """Standardization, engine state and weights of the next block of an SGD stream.
+
+        The standardization becomes that of every row so far (the merged
+        :func:`stream_moments`; the first block alone may be small), and the
+        network is re-expressed in it as the same function: the first layer
+        through the input coordinates, its biases shifted with the mean, the
+        outer stream's rows, targets and moments mapped (``y`` affinely).
+        The weights are in the unit of the first block's mean weight, so a
+        block of heavier samples counts more. A model fitted before the
+        stream kept its moments keeps its standardization.
+        """
+        W, b, history, outer = state
+        old = stats_from(self)
+        kept = getattr(self, "_stream_moments", None)
+        if kept is None:
+            return old, (self._standardized_rows(W, old), b, history, outer), \
+                relative_weights(sw), None
+        merged, unit = kept
+        sw = np.asarray(sw, dtype=np.float64) / unit
+        whiten = self._whiten_method()
+        block = stream_moments(X, y, sw, replace(old, whitening=None), whiten)
+        merged = merge_moments(merged, block)
+        new = stats_from_moments(merged, whiten)
+        b = np.asarray(b, dtype=np.float64) + np.asarray(W) @ (new.x_mean - old.x_mean)
+        if outer is not None:
+            outer = dict(outer)
+            c = old.y_scale / new.y_scale
+            e = (old.y_mean - new.y_mean) / new.y_scale
+            T = np.eye(outer["sum"].shape[0])
+            T[0, -1], T[-1, -1] = e, c
+            for key in ("sum", "arrival_sum"):
+                outer[key] = T.T @ outer[key] @ T
+            outer["targets"] = c * outer["targets"] + e
+            outer["rows"] = standardize_rows(unstandardize_rows(outer["rows"], old), new)
+        return new, (self._standardized_rows(W, new), b, history, outer), sw, (merged, unit)
+
+    def _sgd_state(self):
+        """What a continued SGD pass starts from: first layer, biases, records, outer moments."""
+        return (self.stage1_weights_, self.hidden_biases_, self.history_,
+                getattr(self, "_outer_stream", None))
 
     def _device_for(self, X):
         """The engine's device and dtype; for a dask ``X`` the CPU (where the chunks are).

@@ -248,3 +248,88 @@ def to_input_coordinates(V, stats):
     # equilibrate the columns before QR: scales may span many orders of magnitude
     Q, _ = np.linalg.qr(P / np.linalg.norm(P, axis=0).clip(min=1e-300))
     return P, sign_flip(Q)
+
+
+# A stream (partial_fit) standardizes with the moments of every row seen so
+# far: merged block by block (Chan, Golub and LeVeque's pairwise update of
+# centred sums, stable for columns of any offset), the standardization is
+# recomputed after each block and the fitted network re-expressed in it.
+
+
+def stream_moments(X, y, sw, stats, whiten=None):
+    """The mergeable moments of one block of a stream, under the weights ``sw``.
+
+    ``sw`` are the block's weights in the stream's unit (the first block's
+    mean weight). Centred sums about the block's own weighted means: total
+    weight, row count, column means and centred squares (the full scatter
+    matrix with ``whiten``), the same for ``y``, and for the shrinkage
+    intensity the sum of ``|z_i|^4`` of the rows standardized with ``stats``
+    and scaled by ``sqrt(w)`` (the term :func:`_shrunk_from_moments` needs,
+    which cannot be re-centred: each block's enters with the standardization
+    current at its arrival).
+    """
+    total = float(sw.sum())
+    w = sw / total
+    x_mean = block_sum(X, lambda Xb, wb: wb @ Xb, w)
+    if whiten is None:
+        scatter = block_sum(X, lambda Xb, wb: wb @ ((Xb - x_mean) ** 2), sw)
+    else:
+        scatter = block_sum(X, lambda Xb, wb: (Xb - x_mean).T @ ((Xb - x_mean) * wb[:, None]),
+                            sw)
+    y_mean = float(w @ y)
+    norms4 = 0.0
+    if whiten is not None:
+        root_w = np.sqrt(sw)
+        norms4 = block_sum(X, lambda Xb, rb: float(np.sum(np.einsum(
+            "ij,ij->i", *(2 * [standardize_rows(Xb, stats) * rb[:, None]])) ** 2)), root_w)
+    return {"weight": total, "n_rows": int(X.shape[0]), "x_mean": x_mean, "x_scatter": scatter,
+            "y_mean": y_mean, "y_scatter": float(sw @ (y - y_mean) ** 2),
+            "norms4": float(norms4)}
+
+
+def merge_moments(a, b):
+    """The moments of two sets of rows from theirs (:func:`stream_moments`)."""
+    total = a["weight"] + b["weight"]
+    fa, fb = a["weight"] / total, b["weight"] / total
+    dx = b["x_mean"] - a["x_mean"]
+    cross = np.outer(dx, dx) if np.ndim(a["x_scatter"]) == 2 else dx * dx
+    dy = b["y_mean"] - a["y_mean"]
+    return {
+        "weight": total, "n_rows": a["n_rows"] + b["n_rows"],
+        "x_mean": a["x_mean"] + fb * dx,
+        "x_scatter": a["x_scatter"] + b["x_scatter"] + (fa * b["weight"]) * cross,
+        "y_mean": a["y_mean"] + fb * dy,
+        "y_scatter": a["y_scatter"] + b["y_scatter"] + fa * b["weight"] * dy * dy,
+        "norms4": a["norms4"] + b["norms4"],
+    }
+
+
+def stats_from_moments(m, whiten=None):
+    """The :class:`Standardization` of the rows whose moments are ``m`` (as :func:`fit_statistics`)."""
+    scatter = m["x_scatter"]
+    var = (np.diag(scatter) if np.ndim(scatter) == 2 else scatter) / m["weight"]
+    x_scale, constant = _safe_scale(m["x_mean"], np.sqrt(np.maximum(var, 0.0)))
+    y_std = np.sqrt(max(m["y_scatter"] / m["weight"], 0.0))
+    y_scale, y_constant = _safe_scale(np.float64(m["y_mean"]), np.float64(y_std))
+    stats = Standardization(x_mean=m["x_mean"], x_scale=x_scale, y_mean=float(m["y_mean"]),
+                            y_scale=float(y_scale), whitening=None, constant=constant,
+                            y_constant=bool(y_constant))
+    if whiten is None or len(x_scale) <= 1:
+        return stats
+    n = m["n_rows"]
+    # Z^T Z of the standardized rows scaled by sqrt(w) with w summing to n
+    scale = np.where(constant, 0.0, 1.0 / x_scale)
+    gram = (scatter * np.outer(scale, scale)) * (n / m["weight"])
+    norms4 = m["norms4"] * (n / m["weight"]) ** 2
+    whitening = _inverse_sqrt(_shrunk_from_moments(gram, n, norms4, whiten))
+    whitening[constant] = 0.0
+    whitening[:, constant] = 0.0
+    return replace(stats, whitening=whitening)
+
+
+def unstandardize_rows(Z, stats):
+    """Inverse of :func:`standardize_rows` (constant columns come back as their mean)."""
+    Z = np.asarray(Z, dtype=np.float64)
+    if stats.whitening is not None:
+        Z = np.linalg.lstsq(stats.whitening, Z.T, rcond=None)[0].T
+    return Z * stats.x_scale + stats.x_mean

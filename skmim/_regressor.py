@@ -581,13 +581,24 @@ class MultiIndexNetRegressor(RegressorMixin, BaseMultiIndex):
     def partial_fit(self, X, y, sample_weight=None):
         """Continue the online SGD pass on new samples (``solver="sgd"`` only).
 
-        The first call initializes the network (and fixes the
-        standardization, ``x_mean_``, ``x_scale_``, to that of its samples);
-        each call runs SGD over the stage-1 part of the new samples, then
-        refits the outer layer on their stage-2 part only. The first layer is
-        therefore a stream (dask-ml's ``Incremental`` can feed it block by
-        block), but the outer layer sees only the latest block: with small
-        blocks it is poor (see the user guide's "Large data" page).
+        A stream: every sample of every block counts, however small the
+        blocks (dask-ml's ``Incremental`` feeds a dask array block by block).
+        The content hash splits each block as :meth:`fit` splits its data:
+        SGD runs over the stage-1 part, and the stage-2 part joins the outer
+        layer's sufficient statistics, kept current as the first layer moves
+        (the arrival sums of all stage-2 rows corrected by a reservoir of up
+        to 4096 of them: exact for streams of up to 4096 stage-2 rows, an
+        unbiased estimate beyond); the outer layer is refitted on them after
+        every block. The standardization (``x_mean_``, ``x_scale_``,
+        ``whitening_``, ``y_mean_``, ``y_scale_``) is that of all samples
+        so far (the whitening's shrinkage intensity up to the
+        standardization of each block at its arrival), and the network is
+        re-expressed in it after each block, so a small first block does not
+        fix it. Sample weights are relative to the first block's mean
+        weight. Fitting h2+h2 at d = 16 on 6000 rows in blocks of 50 scored
+        within 0.02 (test R^2) of one fit on the same rows (the user guide's
+        "Large data" page). ``outer_loss="huber"`` cannot stream (its
+        reweighting passes over all samples): a ``ValueError``.
 
         Parameters
         ----------
@@ -604,6 +615,7 @@ class MultiIndexNetRegressor(RegressorMixin, BaseMultiIndex):
         first = not hasattr(self, "stage1_weights_")
         if first:
             self._validate_params()
+            self._check_streamable()
         else:
             check_is_fitted(self)
             if "step" not in self.history_:
@@ -613,7 +625,7 @@ class MultiIndexNetRegressor(RegressorMixin, BaseMultiIndex):
                     "fresh estimator (sklearn.base.clone)."
                 )
         X, y, sw = self._validate_fit_input(X, y, sample_weight, reset=first)
-        state = None if first else (self.stage1_weights_, self.hidden_biases_, self.history_)
+        state = None if first else self._sgd_state()
         fit, counts = self._fit_engine(X, y, sw, outer=True, state=state)
         self._set_outer(fit, counts)
         return self

@@ -31,7 +31,9 @@ from ._layerwise import (
 )
 from ._losses import Stage1Loss, robust_scale
 from ._network import subspace_features
-from ._ridge import fit_ridge, ridge_gcv
+from ._ridge import features as neuron_features
+from ._ridge import fit_ridge, ridge_from_moments, ridge_gcv
+from ._stream import OuterStream, reservoir_keys
 from ._sgd import gap_components, init_sgd_network, sgd_pass
 from ._null import null_z
 from ._sliced import membership_top_eigenvalue, slice_membership, sliced_directions
@@ -79,6 +81,8 @@ class SubspaceFit:
     hit_max_iter: bool = False
     # the classifier's logistic outer layer met its tolerance (L-BFGS)
     outer_converged: bool = True
+    # "sgd": the state of the outer layer's stream (_stream.OuterStream)
+    outer_stream: dict = None
 
 
 def _dimension(spectrum, level, n_components):
@@ -290,7 +294,7 @@ def _fit_network(parts, *, solver="refined", losses=("huber",), device="cpu", dt
         return cache[id(parts[key])]
 
     if solver == "sgd":
-        return _fit_sgd(parts, dict(cfg, batch_size=batch_size), dev, dt, seed, callback)
+        return _fit_sgd(parts, dict(cfg, batch_size=batch_size), dev, dt, seed, callback, row_keys)
     start = cfg.get("start")
     if solver == "grassmann" or start is not None:
         # random starts, or a warm start: the refinement continues from the previous subspace
@@ -806,11 +810,15 @@ def _fit_grassmann(train, valid, final, cfg, seed, callback, starts=None, loss="
     return fit
 
 
-def _fit_sgd(parts, cfg, dev, dt, seed, callback):
+def _fit_sgd(parts, cfg, dev, dt, seed, callback, row_keys=None):
     """Online SGD with weight decay on the first layer, then the ridge outer layer.
 
-    ``cfg["state"]`` (``(W, b, history)`` as NumPy, or None) continues an
-    earlier pass: this is what ``partial_fit`` uses.
+    ``cfg["state"]`` (``(W, b, history, stream)`` as NumPy, or None)
+    continues an earlier pass: this is what ``partial_fit`` uses. The outer
+    layer is fitted on the moments of every stage-2 row of the stream
+    (:class:`._stream.OuterStream`, whose state ``stream`` is; ``row_keys``:
+    the content hash of the rows of ``parts["all"]``, stage 1's then stage
+    2's, which picks its reservoir).
     """
     X1, y1, w1 = parts["stage1"]
     d = X1.shape[1]
@@ -818,8 +826,9 @@ def _fit_sgd(parts, cfg, dev, dt, seed, callback):
     gen = torch.Generator().manual_seed(int(seed))
     W, b, a = init_sgd_network(width, d, gen, dev, dt)
     history, offset = None, 0
+    outer_state = None
     if cfg.get("state") is not None:
-        W0, b0, history = cfg["state"]
+        W0, b0, history, outer_state = cfg["state"]
         W = torch.as_tensor(W0).to(dev, dt)
         b = torch.as_tensor(b0).to(dev, dt)
         history = {key: list(val) for key, val in history.items()}
@@ -851,8 +860,19 @@ def _fit_sgd(parts, cfg, dev, dt, seed, callback):
         if cfg["compress"]:
             Vk = V[:, :k]
             D = (W @ Vk) @ Vk.T
-        res = fit_ridge(samples_of(X2, y2, w2, dev, dt, cfg["batch_size"]), D, b, cfg["activation"],
-                        cfg["alpha"], cfg.get("outer_loss", "squared"))
+        s2 = samples_of(X2, y2, w2, dev, dt, cfg["batch_size"])
+        if cfg.get("outer_loss", "squared") == "huber":
+            # reweighted passes over these rows (a stream does not keep them)
+            res = fit_ridge(s2, D, b, cfg["activation"], cfg["alpha"], "huber")
+        else:
+            # the moments of every stage-2 row of the stream, under this first layer
+            keys = np.arange(X2.shape[0]) / X2.shape[0] if row_keys is None else \
+                reservoir_keys(row_keys[-X2.shape[0]:])
+            outer = OuterStream(outer_state)
+            M, total = outer.add(s2, X2, keys,
+                                 lambda X: neuron_features(X, D, b, cfg["activation"]))
+            res = ridge_from_moments(M, width, total, cfg["alpha"])
+            fit.outer_stream = outer.state
         fit.directions, fit.biases = _numpy(D), _numpy(b)
         fit.coef, fit.intercept = res["coef"].cpu().numpy(), float(res["intercept"])
         fit.alpha, fit.gcv = res["alpha"], res["gcv"]

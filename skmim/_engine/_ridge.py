@@ -85,9 +85,23 @@ def ridge_gcv(samples, feature_fn, n_features, alpha=None, grid=ALPHA_GRID, n_va
     """
     if loss == "huber":
         return _huber_ridge(samples, feature_fn, n_features, alpha, grid, n_varying)
-    M = samples.reduce(lambda Xc, yc, wc: _chunk_moments(feature_fn(Xc), yc, wc))
-    return ridge_from_statistics(_statistics(M, n_features, samples.device), samples.weight_sum,
-                                 alpha, grid, n_varying)
+    return ridge_from_moments(outer_moments(samples, feature_fn), n_features, samples.weight_sum,
+                              alpha, grid, n_varying)
+
+
+def outer_moments(samples, feature_fn):
+    """``[1 F Y]^T diag(w) [1 F Y]`` summed over the chunks of ``samples`` (``F = feature_fn(X)``).
+
+    A sum over samples: the moments of two sets of rows add (a stream of
+    blocks accumulates them, see :func:`ridge_from_moments`).
+    """
+    return samples.reduce(lambda Xc, yc, wc: _chunk_moments(feature_fn(Xc), yc, wc))
+
+
+def ridge_from_moments(M, n_features, weight_sum, alpha=None, grid=ALPHA_GRID, n_varying=None):
+    """:func:`ridge_gcv` from summed :func:`outer_moments` ``M`` of total weight ``weight_sum``."""
+    return ridge_from_statistics(_statistics(M, n_features, M.device), weight_sum, alpha, grid,
+                                 n_varying)
 
 
 def _huber_ridge(samples, feature_fn, n_features, alpha, grid, n_varying):
@@ -98,14 +112,13 @@ def _huber_ridge(samples, feature_fn, n_features, alpha, grid, n_varying):
     res = None
     for _ in range(HUBER_OUTER_ITER + 1):
         if factors is None:
-            M = samples.reduce(lambda Xc, yc, wc: _chunk_moments(feature_fn(Xc), yc, wc))
+            M = outer_moments(samples, feature_fn)
             total = samples.weight_sum
         else:
             M, total = samples.reduce(
                 lambda Xc, yc, wc, fc: (_chunk_moments(feature_fn(Xc), yc, wc * fc),
                                         float((wc * fc).sum())), factors)
-        res = ridge_from_statistics(_statistics(M, n_features, samples.device), total, alpha,
-                                    grid, n_varying)
+        res = ridge_from_moments(M, n_features, total, alpha, grid, n_varying)
         coef, intercept = res["coef"], res["intercept"]
         resid = samples.map(
             lambda Xc, yc, wc: yc - (feature_fn(Xc) @ coef.to(Xc.dtype) + intercept))

@@ -43,7 +43,7 @@ def sgd_pass(samples, W, b, a, *, learning_rate, weight_decay, track_components,
     """One pass of online SGD over ``samples`` (its ``batch_size`` is the mini-batch).
 
     Returns the updated ``W`` and the history (appended to ``history`` when
-    given): ``step``, ``loss`` (mean mini-batch loss since the last record),
+    given, and thinned to at most ``2 n_records`` records): ``step``, ``loss`` (mean mini-batch loss since the last record),
     ``mass_outside`` (fraction of ``|W|_F^2`` outside its top
     ``track_components`` right singular directions) and ``singular_values``
     (top ten of ``W``).
@@ -73,6 +73,12 @@ def sgd_pass(samples, W, b, a, *, learning_rate, weight_decay, track_components,
             if callback is not None:
                 callback(record)
             running, count = 0.0, 0
+    if len(history["step"]) > 2 * n_records:
+        # a stream of short passes records at every step: keep every other
+        # record (the last included), so a long stream keeps at most
+        # 2 n_records of them, still spread over the whole pass
+        for key in history:
+            history[key] = history[key][::-1][::2][::-1]
     return W.detach(), history
 
 
