@@ -201,7 +201,8 @@ class BaseMultiIndex(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         """
         if not is_dask_array(X):
             return validate_data(self, X, y, dtype=[np.float64, np.float32],
-                                 y_numeric=y_numeric, ensure_min_samples=2, reset=reset)
+                                 y_numeric=y_numeric, ensure_min_samples=2 if reset else 1,
+                                 reset=reset)
         if is_dask_array(y):
             y = y.compute()
         if X.ndim != 2:
@@ -367,7 +368,11 @@ class BaseMultiIndex(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             roles = ("training", "validation")
             what = f"the validation split (validation_fraction={self.validation_fraction})"
         counts = {name: int(mask.sum()) for name, mask in masks.items()}
-        if min(counts.values()) < 1 or any(
+        if state is not None:
+            # a stream continues: a block of any size adds its rows (possibly to
+            # one part only) to the rows the model has seen
+            pass
+        elif min(counts.values()) < 1 or any(
             c < 2 for name, c in counts.items() if name != "validation"
         ):
             got = ", ".join(f"{c} to {name}" for name, c in counts.items())
@@ -375,7 +380,7 @@ class BaseMultiIndex(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
                 f"too few samples for {what}: n_samples={n} gives {got}; the training "
                 "parts need at least 2 samples and the validation part at least 1."
             )
-        k = self._check_n_components(d, counts[roles[0]])
+        k = self._check_n_components(d, counts[roles[0]] if state is None else math.inf)
         start = None
         if previous is not None and solver != "sgd":
             # the previous directions in the standardized coordinates of these data
@@ -422,7 +427,10 @@ class BaseMultiIndex(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
                                    state, start, previous)
         finally:
             progress.close()
-        self._warn_model(fit, n, parts["stage1"], parts["stage2"])
+        if state is None:
+            # a block of a stream is no sample to judge the model on (it may
+            # hold a few rows): the stream is judged on its first block only
+            self._warn_model(fit, n, parts["stage1"], parts["stage2"])
         self._set_standardization(stats)
         self.projection_, self.subspace_ = to_input_coordinates(fit.subspace, stats)
         self.n_components_ = fit.n_components

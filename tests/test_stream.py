@@ -189,3 +189,21 @@ def test_huber_outer_layer_cannot_stream(h2h2):
     with pytest.raises(ValueError, match="outer_loss='squared'"):
         fitted.fit(X[500:1000], y[500:1000])
     np.testing.assert_array_equal(fitted.subspace_, subspace)
+
+
+def test_a_stream_takes_blocks_of_any_size_quietly(h2h2):
+    X, y, _, _ = h2h2
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = _sgd(n_components=2).partial_fit(X[:500], y[:500])
+    seen = model._outer_stream["n_rows"] + model.n_iter_
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no SubspaceWarning, no RuntimeWarning per block
+        for i in range(500, 520):
+            model.partial_fit(X[i:i + 1], y[i:i + 1])
+        model.partial_fit(X[520:523], y[520:523])
+    # every row went to SGD (one step each, sgd_batch_size=1) or to the outer stream
+    assert model._outer_stream["n_rows"] + model.n_iter_ == seen + 23
+    assert np.isfinite(model.predict(X[:100])).all()
+    with pytest.raises(ValueError, match="minimum of 2"):
+        _sgd(n_components=2).partial_fit(X[:1], y[:1])  # the first block needs both parts

@@ -839,15 +839,18 @@ def _fit_sgd(parts, cfg, dev, dt, seed, callback, row_keys=None):
     batch = int(cfg["sgd_batch_size"])
     stream = Samples(X1, y1, w1, dev, dt, batch)
     track = cfg["n_components"] or cfg["max_components"]
-    W, history = sgd_pass(
-        stream, W, b, a,
-        learning_rate=lr * batch,
-        weight_decay=cfg["sgd_weight_decay"],
-        track_components=track,
-        history=history,
-        step_offset=offset,
-        callback=None if callback is None else (lambda rec: callback("sgd_record", rec)),
-    )
+    if history is None:
+        history = {"step": [], "loss": [], "mass_outside": [], "singular_values": []}
+    if X1.shape[0]:  # a block of a stream may bring no stage-1 row
+        W, history = sgd_pass(
+            stream, W, b, a,
+            learning_rate=lr * batch,
+            weight_decay=cfg["sgd_weight_decay"],
+            track_components=track,
+            history=history,
+            step_offset=offset,
+            callback=None if callback is None else (lambda rec: callback("sgd_record", rec)),
+        )
     V, s = top_right_singular(W, min(cfg["max_components"], d, width))
     s = _numpy(s)
     k = cfg["n_components"] or gap_components(s, cfg["max_components"])
