@@ -65,8 +65,18 @@ class HermiteBasis:
         indices = multi_indices(k, degree)
         self.alpha = torch.tensor(indices, device=device, dtype=torch.long)
         self.size = self.alpha.shape[0]
-        # rows of the (k (P+1), n) table of univariate values to multiply
-        self._rows = (self.alpha + (degree + 1) * torch.arange(k, device=device)).T.reshape(-1)
+        # the basis built one coordinate at a time: the products over the first
+        # j + 1 coordinates are those over the first j (rows ``parent``) times
+        # h_p(z_j) (rows ``power``), prefixes in lexicographic order, so the
+        # last step lists the multi-indices in the order of ``indices``; about
+        # 3x fewer products than multiplying k factors per basis function
+        prefixes, self._steps = [()], []
+        for _ in range(k):
+            extended = [(i, p) for i, a in enumerate(prefixes) for p in range(degree + 1 - sum(a))]
+            self._steps.append(tuple(torch.tensor(col, device=device, dtype=torch.long)
+                                     for col in zip(*extended)))
+            prefixes = [prefixes[i] + (p,) for i, p in extended]
+        assert prefixes == [tuple(a) for a in indices]
         # derivative map: D[j, index(alpha - e_j), b] = sqrt(alpha_bj)
         position = {a: i for i, a in enumerate(indices)}
         D = torch.zeros(k, self.size, self.size, dtype=dtype)
@@ -88,8 +98,12 @@ class HermiteBasis:
 
     def values(self, Z):
         """``Phi`` of shape (n, B)."""
-        factors = self._univariate(Z).index_select(0, self._rows).view(self.k, self.size, -1)
-        return factors.prod(dim=0).T
+        table = self._univariate(Z).view(self.k, self.degree + 1, -1)
+        T = None
+        for j, (parent, power) in enumerate(self._steps):
+            factor = table[j].index_select(0, power)
+            T = factor if T is None else T.index_select(0, parent) * factor
+        return T.T
 
     def link_gradient(self, coef):
         """``C`` (B, k) with ``grad_z (Phi(z) coef) = Phi(z) C``.
