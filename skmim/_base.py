@@ -354,7 +354,13 @@ class BaseMultiIndex(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         staged = solver in ("layerwise", "sgd")
         if staged:
             if outer:
-                masks = {"stage 2": upper_fraction(u, sw, 1.0 - self.stage1_fraction)}
+                if state is None:
+                    masks = {"stage 2": upper_fraction(u, sw, 1.0 - self.stage1_fraction)}
+                else:
+                    # a block of a stream, perhaps of one row: the hash's fixed
+                    # threshold (its quantile in the block would put a lone row
+                    # in stage 2 every time)
+                    masks = {"stage 2": u >= self.stage1_fraction}
                 masks["stage 1"] = ~masks["stage 2"]
                 roles = ("stage 1", "stage 2")
                 what = f"the two-stage split (stage1_fraction={self.stage1_fraction})"
@@ -490,9 +496,11 @@ class BaseMultiIndex(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         network is re-expressed in it as the same function: the first layer
         through the input coordinates, its biases shifted with the mean, the
         outer stream's rows, targets and moments mapped (``y`` affinely).
-        The weights are in the unit of the first block's mean weight, so a
-        block of heavier samples counts more. A model fitted before the
-        stream kept its moments keeps its standardization.
+        The weights are relative to the mean weight of every row so far (as
+        ``fit``'s are to theirs: a block of heavier samples counts more, and
+        the SGD steps keep their size), the outer stream's weighted sums
+        rescaled with that mean. A model fitted before the stream kept its
+        moments keeps its standardization.
         """
         W, b, history, outer = state
         old = stats_from(self)
@@ -501,11 +509,18 @@ class BaseMultiIndex(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             return old, (self._standardized_rows(W, old), b, history, outer), \
                 relative_weights(sw), None
         merged, unit = kept
-        sw = np.asarray(sw, dtype=np.float64) / unit
         whiten = self._whiten_method()
+        if (np.ndim(merged["x_scatter"]) == 2) != (whiten is not None):
+            raise ValueError(
+                f"whiten={self.whiten!r} differs from the whiten of the blocks this SGD "
+                "stream has seen: the stream keeps the moments its standardization "
+                "needs, and these cannot change on the way; set it back, or fit anew.")
+        sw = np.asarray(sw, dtype=np.float64) / unit  # in the first block's mean weight
+        before = merged["weight"] / merged["n_rows"]  # the mean weight so far, in that unit
         block = stream_moments(X, y, sw, replace(old, whitening=None), whiten)
         merged = merge_moments(merged, block)
         new = stats_from_moments(merged, whiten)
+        mean = merged["weight"] / merged["n_rows"]
         b = np.asarray(b, dtype=np.float64) + np.asarray(W) @ (new.x_mean - old.x_mean)
         if outer is not None:
             outer = dict(outer)
@@ -513,11 +528,15 @@ class BaseMultiIndex(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             e = (old.y_mean - new.y_mean) / new.y_scale
             T = np.eye(outer["sum"].shape[0])
             T[0, -1], T[-1, -1] = e, c
+            g = before / mean  # weights relative to the new mean weight
             for key in ("sum", "arrival_sum"):
-                outer[key] = T.T @ outer[key] @ T
+                outer[key] = g * (T.T @ outer[key] @ T)
+            outer["weights"] = g * outer["weights"]
+            outer["weight_sum"] = g * outer["weight_sum"]
             outer["targets"] = c * outer["targets"] + e
             outer["rows"] = standardize_rows(unstandardize_rows(outer["rows"], old), new)
-        return new, (self._standardized_rows(W, new), b, history, outer), sw, (merged, unit)
+        return new, (self._standardized_rows(W, new), b, history, outer), sw / mean, \
+            (merged, unit)
 
     def _sgd_state(self):
         """What a continued SGD pass starts from: first layer, biases, records, outer moments."""

@@ -207,3 +207,72 @@ def test_a_stream_takes_blocks_of_any_size_quietly(h2h2):
     assert np.isfinite(model.predict(X[:100])).all()
     with pytest.raises(ValueError, match="minimum of 2"):
         _sgd(n_components=2).partial_fit(X[:1], y[:1])  # the first block needs both parts
+
+
+def test_re_expression_keeps_the_outer_stream_consistent():
+    # a frozen first layer (a vanishing SGD step) over blocks whose mean drifts
+    # and whose weights grow: after every block the stored rows, targets,
+    # features and sums must be those of the raw rows in the current
+    # standardization and weights (the re-expression of _continue_stream)
+    from skmim._engine._ridge import _chunk_moments
+    from skmim._preprocess import stats_from, unstandardize_rows
+
+    rng = np.random.default_rng(0)
+    n, d = 1200, 5
+    X = rng.normal(size=(n, d)) * np.array([1, 10, 0.1, 3, 1]) + np.array([0, 5, -2, 100, 1])
+    X[:, 1] += np.linspace(0, 20, n)
+    y = X[:, 0] ** 2 + 0.1 * X[:, 1] + rng.normal(size=n)
+    sw = np.repeat(np.logspace(0, 2, 12), 100)
+    model = _sgd(n_components=2, width=16, sgd_learning_rate=1e-14)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        _stream(model, X, y, 100, sw)
+    stream, stats = model._outer_stream, stats_from(model)
+    raw = unstandardize_rows(stream["rows"], stats)
+    match = ((raw[:, None, :] - X[None]) ** 2).sum(-1).argmin(1)
+    np.testing.assert_allclose(raw, X[match], rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(stream["targets"] * model.y_scale_ + model.y_mean_, y[match],
+                               rtol=1e-9, atol=1e-9)
+    # weights relative to the mean weight of all rows, as fit's
+    np.testing.assert_allclose(stream["weights"], sw[match] / sw.mean(), rtol=1e-10)
+    D = model._standardized_rows(model.hidden_weights_, stats)
+    F = np.maximum(stream["rows"] @ D.T + model.hidden_biases_, 0.0)
+    np.testing.assert_allclose(stream["features"], F, rtol=1e-8, atol=1e-8 * np.abs(F).max())
+
+    def moments(features):
+        return _chunk_moments(torch.tensor(features), torch.tensor(stream["targets"]),
+                              torch.tensor(stream["weights"])).numpy()
+
+    assert stream["n_rows"] == raw.shape[0]  # below the reservoir's capacity
+    for key, features in (("sum", F), ("arrival_sum", stream["features"])):
+        exact = moments(features)
+        np.testing.assert_allclose(stream[key], exact, atol=1e-9 * np.abs(exact).max())
+
+
+def test_blocks_of_one_row_reach_both_parts_and_heavier_blocks_keep_sgd_stable(h2h2):
+    X, y, X_test, y_test = h2h2
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = _sgd(n_components=2).partial_fit(X[:500], y[:500])
+        steps = model.n_iter_
+        for i in range(500, 900):
+            model.partial_fit(X[i:i + 1], y[i:i + 1])
+    # the hash's fixed threshold, not each lone row's own quantile
+    assert 0.35 < (model.n_iter_ - steps) / 400 < 0.65
+    sw = np.where(np.arange(3000) < 100, 1.0, 100.0)  # later blocks 100 times heavier
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        one = _sgd(n_components=2).fit(X[:3000], y[:3000], sample_weight=sw)
+        streamed = _stream(_sgd(n_components=2), X[:3000], y[:3000], 100, sw)
+    assert streamed.score(X_test, y_test) > one.score(X_test, y_test) - 0.05
+
+
+def test_whiten_cannot_change_within_a_stream(h2h2):
+    X, y, _, _ = h2h2
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = _sgd(n_components=2, whiten=False).partial_fit(X[:300], y[:300])
+    before = model.x_mean_.copy()
+    with pytest.raises(ValueError, match="whiten"):
+        model.set_params(whiten="ledoit_wolf").partial_fit(X[300:600], y[300:600])
+    np.testing.assert_array_equal(model.x_mean_, before)

@@ -870,7 +870,7 @@ def _fit_sgd(parts, cfg, dev, dt, seed, callback, row_keys=None):
         else:
             # the moments of every stage-2 row of the stream, under this first layer
             keys = np.arange(X2.shape[0]) / X2.shape[0] if row_keys is None else \
-                reservoir_keys(row_keys[-X2.shape[0]:])
+                reservoir_keys(row_keys[len(row_keys) - X2.shape[0]:])
             outer = OuterStream(outer_state)
             M, total = outer.add(s2, X2, keys,
                                  lambda X: neuron_features(X, D, b, cfg["activation"]))
