@@ -594,11 +594,11 @@ class MultiIndexNetRegressor(RegressorMixin, BaseMultiIndex):
         so far (the whitening's shrinkage intensity up to the
         standardization of each block at its arrival), and the network is
         re-expressed in it after each block, so a small first block does not
-        fix it. Sample weights are relative to the first block's mean
-        weight. Fitting h2+h2 at d = 16 on 6000 rows in blocks of 50 scored
-        within 0.02 (test R^2) of one fit on the same rows (the user guide's
+        fix it. Sample weights are relative to the mean weight of all
+        samples so far. Fitting h2+h2 at d = 16 on 6000 rows in blocks of 50
+        scored within 0.01 (test R^2) of one fit on the same rows (the user guide's
         "Large data" page). After the first call a block may hold a single
-        row (possibly going to one part only), and it raises no
+        row (the split is then the hash's fixed threshold), and it raises no
         :class:`~skmim.SubspaceWarning` (a block is too small to judge the
         model on: score it on held-out data). ``outer_loss="huber"`` cannot
         stream (its reweighting passes over all samples): a ``ValueError``.

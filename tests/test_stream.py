@@ -112,7 +112,7 @@ def h2h2():
 
 def test_blocks_of_50_score_as_one_fit_on_the_same_rows(h2h2):
     # issue 13, item 6: within 0.02. Measured gaps (benchmarks/stream.py,
-    # seeds 0-3): -0.010, +0.006, -0.012, +0.003; before the stream kept its
+    # seeds 0-3): -0.008, +0.000, -0.010, +0.003; before the stream kept its
     # outer statistics and standardization, 0.42 at seed 0
     X, y, X_test, y_test = h2h2
     with warnings.catch_warnings():
