@@ -594,7 +594,9 @@ class MultiIndexNetRegressor(RegressorMixin, BaseMultiIndex):
         so far (the whitening's shrinkage intensity up to the
         standardization of each block at its arrival), and the network is
         re-expressed in it after each block, so a small first block does not
-        fix it. Sample weights are relative to the mean weight of all
+        fix it (with ``whiten``, each block costs an eigendecomposition of the
+        ``d x d`` correlation matrix: for many small blocks at large ``d``,
+        ``whiten=False`` is cheaper). Sample weights are relative to the mean weight of all
         samples so far. Fitting h2+h2 at d = 16 on 6000 rows in blocks of 50
         scored within 0.01 (test R^2) of one fit on the same rows (the user guide's
         "Large data" page). After the first call a block may hold a single
