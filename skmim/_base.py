@@ -9,7 +9,6 @@ import math
 import numbers
 import sys
 import warnings
-from dataclasses import replace
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
@@ -344,8 +343,7 @@ class BaseMultiIndex(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
                 unit = float(sw.max() * np.mean(sw / sw.max()))
             sw = relative_weights(sw)
             if solver == "sgd":
-                moments = (stream_moments(X, y, sw, replace(stats, whitening=None),
-                                          self._whiten_method()), unit)
+                moments = (stream_moments(X, y, sw, self._whiten_method()), unit)
         else:
             stats, state, sw, moments = self._continue_stream(X, y, sw, state)
         ys = self._engine_targets(y, stats)
@@ -517,7 +515,7 @@ class BaseMultiIndex(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
                 "needs, and these cannot change on the way; set it back, or fit anew.")
         sw = np.asarray(sw, dtype=np.float64) / unit  # in the first block's mean weight
         before = merged["weight"] / merged["n_rows"]  # the mean weight so far, in that unit
-        block = stream_moments(X, y, sw, replace(old, whitening=None), whiten)
+        block = stream_moments(X, y, sw, whiten)
         merged = merge_moments(merged, block)
         new = stats_from_moments(merged, whiten)
         mean = merged["weight"] / merged["n_rows"]

@@ -256,35 +256,53 @@ def to_input_coordinates(V, stats):
 # recomputed after each block and the fitted network re-expressed in it.
 
 
-def stream_moments(X, y, sw, stats, whiten=None):
+def stream_moments(X, y, sw, whiten=None):
     """The mergeable moments of one block of a stream, under the weights ``sw``.
 
     ``sw`` are the block's weights in the stream's unit (the first block's
     mean weight). Centred sums about the block's own weighted means: total
     weight, row count, column means and centred squares (the full scatter
-    matrix with ``whiten``), the same for ``y``, and for the shrinkage
-    intensity the sum of ``|z_i|^4`` of the rows standardized with ``stats``
-    and scaled by ``sqrt(w)`` (the term :func:`_shrunk_from_moments` needs,
-    which cannot be re-centred: each block's enters with the standardization
-    current at its arrival).
+    matrix with ``whiten``), the same for ``y``. With ``whiten``, also the
+    sums the shrinkage intensity needs (its ``sum_i w_i^2 |z_i|^4`` for the
+    final standardization ``z``): with ``c`` the centred rows, the ``w^2``
+    weighted sums of ``c_j^2 c_k^2``, ``c_j^2 c_k``, ``c_j c_k``, ``c_j`` and
+    ``1``, which a shift of the centre maps into each other
+    (:func:`_shift_fourth`), so the intensity is that of all rows exactly.
     """
     total = float(sw.sum())
     w = sw / total
     x_mean = block_sum(X, lambda Xb, wb: wb @ Xb, w)
-    if whiten is None:
-        scatter = block_sum(X, lambda Xb, wb: wb @ ((Xb - x_mean) ** 2), sw)
-    else:
-        scatter = block_sum(X, lambda Xb, wb: (Xb - x_mean).T @ ((Xb - x_mean) * wb[:, None]),
-                            sw)
     y_mean = float(w @ y)
-    norms4 = 0.0
-    if whiten is not None:
-        root_w = np.sqrt(sw)
-        norms4 = block_sum(X, lambda Xb, rb: float(np.sum(np.einsum(
-            "ij,ij->i", *(2 * [standardize_rows(Xb, stats) * rb[:, None]])) ** 2)), root_w)
-    return {"weight": total, "n_rows": int(X.shape[0]), "x_mean": x_mean, "x_scatter": scatter,
-            "y_mean": y_mean, "y_scatter": float(sw @ (y - y_mean) ** 2),
-            "norms4": float(norms4)}
+    m = {"weight": total, "n_rows": int(X.shape[0]), "x_mean": x_mean,
+         "y_mean": y_mean, "y_scatter": float(sw @ (y - y_mean) ** 2)}
+    if whiten is None:
+        m["x_scatter"] = block_sum(X, lambda Xb, wb: wb @ ((Xb - x_mean) ** 2), sw)
+        return m
+
+    def sums(Xb, wb):
+        C = Xb - x_mean
+        C2, w2 = C * C, wb * wb
+        return (C.T @ (C * wb[:, None]), (C2 * w2[:, None]).T @ C2, (C2 * w2[:, None]).T @ C,
+                C.T @ (C * w2[:, None]), w2 @ C, float(w2.sum()))
+
+    m["x_scatter"], *fourth = block_sum(X, sums, sw)
+    m["fourth"] = tuple(fourth)
+    return m
+
+
+def _shift_fourth(fourth, delta):
+    """The sums of :func:`stream_moments` about a centre moved by ``-delta`` (``c + delta``)."""
+    P4, P3, P2, P1, P0 = fourth
+    dj, dk = delta[:, None], delta[None, :]
+    d2 = np.diag(P2)
+    Q1 = P1 + delta * P0
+    Q2 = P2 + dj * P1[None, :] + P1[:, None] * dk + np.outer(delta, delta) * P0
+    Q3 = (P3 + dk * d2[:, None] + 2 * dj * P2 + 2 * dj * dk * P1[:, None]
+          + dj ** 2 * P1[None, :] + dj ** 2 * dk * P0)
+    Q4 = (P4 + 2 * dk * P3 + 2 * dj * P3.T + dk ** 2 * d2[:, None] + dj ** 2 * d2[None, :]
+          + 4 * dj * dk * P2 + 2 * dj * dk ** 2 * P1[:, None] + 2 * dj ** 2 * dk * P1[None, :]
+          + dj ** 2 * dk ** 2 * P0)
+    return Q4, Q3, Q2, Q1, P0
 
 
 def merge_moments(a, b):
@@ -294,14 +312,20 @@ def merge_moments(a, b):
     dx = b["x_mean"] - a["x_mean"]
     cross = np.outer(dx, dx) if np.ndim(a["x_scatter"]) == 2 else dx * dx
     dy = b["y_mean"] - a["y_mean"]
-    return {
+    x_mean = a["x_mean"] + fb * dx
+    merged = {
         "weight": total, "n_rows": a["n_rows"] + b["n_rows"],
-        "x_mean": a["x_mean"] + fb * dx,
+        "x_mean": x_mean,
         "x_scatter": a["x_scatter"] + b["x_scatter"] + (fa * b["weight"]) * cross,
         "y_mean": a["y_mean"] + fb * dy,
         "y_scatter": a["y_scatter"] + b["y_scatter"] + fa * b["weight"] * dy * dy,
-        "norms4": a["norms4"] + b["norms4"],
     }
+    if "fourth" in a:
+        # both about the merged mean: c + (own mean - merged mean)
+        sa = _shift_fourth(a["fourth"], a["x_mean"] - x_mean)
+        sb = _shift_fourth(b["fourth"], b["x_mean"] - x_mean)
+        merged["fourth"] = tuple(p + q for p, q in zip(sa, sb))
+    return merged
 
 
 def stats_from_moments(m, whiten=None):
@@ -317,10 +341,12 @@ def stats_from_moments(m, whiten=None):
     if whiten is None or len(x_scale) <= 1:
         return stats
     n = m["n_rows"]
-    # Z^T Z of the standardized rows scaled by sqrt(w) with w summing to n
+    # Z^T Z of the standardized rows scaled by sqrt(w) with w summing to n, and
+    # the sum of |z_i|^4 of these rows (the fourth sums are about the mean)
     scale = np.where(constant, 0.0, 1.0 / x_scale)
     gram = (scatter * np.outer(scale, scale)) * (n / m["weight"])
-    norms4 = m["norms4"] * (n / m["weight"]) ** 2
+    a = scale * scale
+    norms4 = float(a @ m["fourth"][0] @ a) * (n / m["weight"]) ** 2
     whitening = _inverse_sqrt(_shrunk_from_moments(gram, n, norms4, whiten))
     whitening[constant] = 0.0
     whitening[:, constant] = 0.0

@@ -591,8 +591,8 @@ class MultiIndexNetRegressor(RegressorMixin, BaseMultiIndex):
         unbiased estimate beyond); the outer layer is refitted on them after
         every block. The standardization (``x_mean_``, ``x_scale_``,
         ``whitening_``, ``y_mean_``, ``y_scale_``) is that of all samples
-        so far (the whitening's shrinkage intensity up to the
-        standardization of each block at its arrival), and the network is
+        so far (merged centred moments, up to the fourth for the whitening's
+        shrinkage intensity: equal to one fit's to rounding), and the network is
         re-expressed in it after each block, so a small first block does not
         fix it (with ``whiten``, each block costs an eigendecomposition of the
         ``d x d`` correlation matrix: for many small blocks at large ``d``,
