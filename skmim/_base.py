@@ -336,14 +336,16 @@ class BaseMultiIndex(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         if state is not None and outer:
             self._check_streamable()
         moments = None  # the stream's standardization moments ("sgd")
-        if state is None:
-            stats = fit_statistics(X, y, sw, self._whiten_method())
-            if solver == "sgd":
-                # the stream's weight unit: this block's mean weight
-                unit = float(sw.max() * np.mean(sw / sw.max()))
+        if state is None and solver == "sgd":
+            # the standardization from the moments a stream continues from; its
+            # weight unit: this block's mean weight
+            unit = float(sw.max() * np.mean(sw / sw.max()))
             sw = relative_weights(sw)
-            if solver == "sgd":
-                moments = (stream_moments(X, y, sw, self._whiten_method()), unit)
+            moments = (stream_moments(X, y, sw, self._whiten_method()), unit)
+            stats = stats_from_moments(moments[0], self._whiten_method())
+        elif state is None:
+            stats = fit_statistics(X, y, sw, self._whiten_method())
+            sw = relative_weights(sw)
         else:
             stats, state, sw, moments = self._continue_stream(X, y, sw, state)
         ys = self._engine_targets(y, stats)
@@ -372,13 +374,11 @@ class BaseMultiIndex(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             roles = ("training", "validation")
             what = f"the validation split (validation_fraction={self.validation_fraction})"
         counts = {name: int(mask.sum()) for name, mask in masks.items()}
-        if state is not None:
-            # a stream continues: a block of any size adds its rows (possibly to
-            # one part only) to the rows the model has seen
-            pass
-        elif min(counts.values()) < 1 or any(
+        # a stream that continues takes a block of any size: its rows (possibly
+        # all in one part) join the rows the model has seen
+        if state is None and (min(counts.values()) < 1 or any(
             c < 2 for name, c in counts.items() if name != "validation"
-        ):
+        )):
             got = ", ".join(f"{c} to {name}" for name, c in counts.items())
             raise ValueError(
                 f"too few samples for {what}: n_samples={n} gives {got}; the training "

@@ -590,17 +590,18 @@ class MultiIndexNetRegressor(RegressorMixin, BaseMultiIndex):
         to 4096 of them: exact for streams of up to 4096 stage-2 rows, an
         unbiased estimate beyond); the outer layer is refitted on them after
         every block. The standardization (``x_mean_``, ``x_scale_``,
-        ``whitening_``, ``y_mean_``, ``y_scale_``) is that of all samples
-        so far (merged centred moments, up to the fourth for the whitening's
-        shrinkage intensity: equal to one fit's to rounding), and the network is
-        re-expressed in it after each block, so a small first block does not
-        fix it (with ``whiten``, each block costs an eigendecomposition of the
-        ``d x d`` correlation matrix: for many small blocks at large ``d``,
-        ``whiten=False`` is cheaper). Sample weights are relative to the mean weight of all
-        samples so far. Fitting h2+h2 at d = 16 on 6000 rows in blocks of 50
-        scored within 0.01 (test R^2) of one fit on the same rows (the user guide's
-        "Large data" page). After the first call a block may hold a single
-        row (the split is then the hash's fixed threshold), and it raises no
+        ``whitening_``, ``y_mean_``, ``y_scale_``) is that of all samples so
+        far (merged centred moments, up to the fourth for the whitening's
+        shrinkage intensity: equal to one fit's to rounding), and the network
+        is re-expressed in it after each block, so a small first block does
+        not fix it (with ``whiten``, each block costs an eigendecomposition
+        of the ``d x d`` correlation matrix: for many small blocks at large
+        ``d``, ``whiten=False`` is cheaper). Sample weights are relative to
+        the mean weight of all samples so far. Fitting h2+h2 at d = 16 on
+        6000 rows in blocks of 50 scored within 0.01 (test R^2) of one fit
+        on the same rows (the user guide's "Large data" page). After the
+        first call a block may hold a single row (the split is then the
+        hash's fixed threshold), and it raises no
         :class:`~skmim.SubspaceWarning` (a block is too small to judge the
         model on: score it on held-out data). ``outer_loss="huber"`` cannot
         stream (its reweighting passes over all samples): a ``ValueError``.

@@ -839,9 +839,7 @@ def _fit_sgd(parts, cfg, dev, dt, seed, callback, row_keys=None):
     batch = int(cfg["sgd_batch_size"])
     stream = Samples(X1, y1, w1, dev, dt, batch)
     track = cfg["n_components"] or cfg["max_components"]
-    if history is None:
-        history = {"step": [], "loss": [], "mass_outside": [], "singular_values": []}
-    if X1.shape[0]:  # a block of a stream may bring no stage-1 row
+    if X1.shape[0]:  # a block of a stream (never the first) may bring no stage-1 row
         W, history = sgd_pass(
             stream, W, b, a,
             learning_rate=lr * batch,

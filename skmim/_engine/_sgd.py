@@ -43,8 +43,8 @@ def sgd_pass(samples, W, b, a, *, learning_rate, weight_decay, track_components,
     """One pass of online SGD over ``samples`` (its ``batch_size`` is the mini-batch).
 
     Returns the updated ``W`` and the history (appended to ``history`` when
-    given, and thinned to at most ``2 n_records`` records): ``step``, ``loss`` (mean mini-batch loss since the last record),
-    ``mass_outside`` (fraction of ``|W|_F^2`` outside its top
+    given, and thinned to at most ``2 n_records`` records): ``step``,
+    ``loss`` (mean mini-batch loss since the last record), ``mass_outside`` (fraction of ``|W|_F^2`` outside its top
     ``track_components`` right singular directions) and ``singular_values``
     (top ten of ``W``).
     """

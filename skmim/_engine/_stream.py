@@ -32,7 +32,7 @@ from ._ridge import _chunk_moments, outer_moments
 # Rows in the reservoir: the outer layer's moments are exact for streams of up
 # to this many stage-2 rows. The reservoir holds each row and its arrival
 # features (n_features + width + 3 floats per row, with the target, weight
-# and key): 2 MB at d = 16 and width = 256, 16 MB at d = 256.
+# and key): 9 MB at d = 16 and width = 256, 17 MB at d = 256.
 RESERVOIR_ROWS = 4096
 
 # Golden-ratio multiplier of :func:`reservoir_keys`.
