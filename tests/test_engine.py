@@ -327,6 +327,53 @@ def test_descent_stops_when_the_subspace_stops_moving():
     assert slow.n_iter > MOVE_WINDOW
 
 
+@pytest.mark.parametrize("n_targets", [1, 2])
+def test_squared_loss_gauss_newton_matrix(n_targets):
+    # the refinement's Gauss-Newton matrix for the half squared error: the
+    # weighted mean of J^T J, J the links' Jacobian in z = V^T x
+    from skmim._engine._grassmann import _loss_and_gradient, _projected, fit_link
+
+    rng = np.random.RandomState(4)
+    n, d = 300, 5
+    X = rng.standard_normal((n, d))
+    y = np.column_stack([np.tanh(X[:, 0]) * X[:, 1], X[:, 1] ** 2])[:, :n_targets]
+    w = rng.uniform(0.5, 2.0, size=n)
+    samples = Samples(X, y[:, 0] if n_targets == 1 else y, w, CPU, F64)
+    V = torch.linalg.qr(torch.as_tensor(rng.standard_normal((d, 2))))[0]
+    basis = HermiteBasis(2, 3, CPU, F64)
+    coef = torch.as_tensor(rng.standard_normal((basis.size, n_targets)))
+    coef = coef[:, 0] if n_targets == 1 else coef
+    _, _, H = _loss_and_gradient(samples, _projected(samples, V), basis, coef)
+    Z = torch.as_tensor(X) @ V
+    J = torch.autograd.functional.jacobian(lambda Z: (basis.values(Z) @ coef).sum(dim=0), Z)
+    J = J if J.ndim == 3 else J[None]  # (K, n, k)
+    expected = torch.einsum("kni,n,knj->ij", J, torch.as_tensor(w), J) / w.sum()
+    np.testing.assert_allclose(H.numpy(), expected.numpy(), atol=1e-12)
+
+
+def test_gauss_newton_steps_along_weakly_used_directions():
+    # y = sum_{j <= 4} tanh(x_j), started at two true and two random
+    # directions: the Gauss-Newton step scales each direction by the link's
+    # dependence on it, so the run reaches the truth in a few steps (measured
+    # 0.049 after 5); the plain Riemannian gradient took 115 steps (0.52
+    # after 5)
+    from skmim._engine._grassmann import GrassmannDescent
+
+    rng = np.random.RandomState(0)
+    d, n = 16, 4000
+    X = rng.standard_normal((n, d))
+    y = np.tanh(X[:, :4]).sum(axis=1) + 0.1 * rng.standard_normal(n)
+    train = Samples(X[:3000], y[:3000], np.ones(3000), CPU, F64)
+    valid = Samples(X[3000:], y[3000:], np.ones(1000), CPU, F64)
+    V0 = torch.as_tensor(np.column_stack([np.eye(d)[:, :2], rng.standard_normal((d, 2))]))
+    descent = GrassmannDescent(train, valid, V0, degree=3, max_iter=200, patience=15)
+    for _ in range(5):
+        descent.step()
+    U = np.eye(d)[:, :4]
+    V = descent.V.numpy()
+    assert np.linalg.norm(V @ V.T - U @ U.T) / np.sqrt(8) < 0.15
+
+
 @pytest.mark.parametrize("n_classes", [2, 3])
 def test_logistic_link_fits_match_sklearn(n_classes):
     # Newton's method (small links) and L-BFGS-B (LogisticProblem) minimize the
@@ -382,15 +429,30 @@ def test_log_loss_subspace_gradient_is_autograd(n_classes):
     loss = LogLoss()
     proj = _projected(samples, V)
     coef, _ = loss.fit_link(((basis.values(Z), y, w) for Z, y, w in proj), basis, n)
-    value, G = _loss_and_gradient(samples, proj, basis, coef, loss=loss)
+    value, G, H = _loss_and_gradient(samples, proj, basis, coef, loss=loss)
     Vg = V.clone().requires_grad_(True)
     logits = basis.values(torch.as_tensor(X) @ Vg) @ coef
     Y = torch.as_tensor(indicators(codes, n_classes))
-    per = (torch.nn.functional.softplus(logits) - Y * logits if n_classes == 2 else
-           torch.logsumexp(logits, dim=1) - (Y * logits).sum(dim=1))
+
+    def losses(logits):
+        return (torch.nn.functional.softplus(logits) - Y * logits if n_classes == 2 else
+                torch.logsumexp(logits, dim=1) - (Y * logits).sum(dim=1))
+
+    per = losses(logits)
     per.mean().backward()
     assert abs(value - float(per.mean().detach())) < 1e-12
     np.testing.assert_allclose(G.numpy(), Vg.grad.numpy(), atol=1e-10)
+    # the Gauss-Newton matrix: mean of J_i^T L_i J_i, J_i the logits' Jacobian
+    # in z_i = V^T x_i and L_i the per-sample loss's Hessian in the logits
+    Z = torch.as_tensor(X) @ V
+    J = torch.autograd.functional.jacobian(lambda Z: (basis.values(Z) @ coef).sum(dim=0), Z)
+    J = J if J.ndim == 3 else J[None]  # (K, n, k)
+    L = torch.autograd.functional.hessian(lambda t: losses(t).sum(), basis.values(Z) @ coef)
+    L = L.reshape(n, n) if n_classes == 2 else L.reshape(n * n_classes, n * n_classes)
+    K = J.shape[0]
+    expected = sum(J[:, i].T @ L[i * K:(i + 1) * K, i * K:(i + 1) * K] @ J[:, i]
+                   for i in range(n)) / n
+    np.testing.assert_allclose(H.numpy(), expected.numpy(), atol=1e-10)
 
 
 def test_newton_softmax_float32_stays_centred():

@@ -197,13 +197,16 @@ def test_first_order_start_completed_on_mixed_link():
     # mixed3 = z1 z2 + tanh(z3) + 0.5 z1^2 at d = 256, n = 8 d: sliced inverse
     # regression sees z3 (first order), the Huber start z1 and z2; the sliced
     # candidate starts from both. Same data for every fit; three problems.
-    # measured: default 0.094 / 0.224 / 0.102 (the first from the sliced
-    # start), best single loss 0.646 / 0.224 / 0.104 (Huber reaches the same
-    # subspace on the last two).
+    # measured: default 0.091 / 0.100 / 0.103, best single loss 0.091 / 0.100
+    # / 0.100. Before the Gauss-Newton step of the refinement: default 0.094
+    # / 0.224 / 0.102 (the first from the sliced start), best single loss
+    # 0.646 / 0.224 / 0.104: the single losses' refinements now leave the
+    # starts plain gradient descent stayed near, so the sliced start's part
+    # here is no longer measurable (test_first_order_start_on_odd_link
+    # still measures it).
     default, single = auto_against_single_losses("mixed3", 3, medians=False)
-    assert np.median(default) < 0.3
+    assert np.all(default < 0.2)
     assert np.all(default <= single + 0.02)
-    assert np.max(single - default) > 0.3
 
 
 def test_nothing_confirmed_gives_spectral_estimate_on_all_samples():

@@ -330,6 +330,26 @@ FILL_SINE = np.sqrt(0.5)
 # Two refinements whose subspaces come this close (projection distance) are
 # at the same point of the same objective: only the better one goes on.
 MERGE_DISTANCE = 0.05
+# Two refinements whose held-out predictions differ (half mean squared
+# difference) by less than this fraction of the better one's held-out loss,
+# and of what it explains (the mean's held-out loss minus its own), fit the
+# same function: the directions they differ in are ones the link barely uses
+# (a subspace larger than the data's, whose spare directions wander), and
+# only the better goes on. (Relative to the loss alone, two runs near the
+# mean would merge at a saddle; relative to what is explained alone, two runs
+# half-way would merge before either had converged.)
+MERGE_FUNCTION = 0.01
+
+
+def _same_function(a, b, baseline, weights):
+    """Whether descents ``a`` and ``b`` predict the held-out samples alike (``MERGE_FUNCTION``)."""
+    fa, fb = a.heldout_predictions, b.heldout_predictions
+    if fa is None or fb is None:
+        return False
+    best = min(a.best_val, b.best_val)
+    scale = min(baseline - best, best)
+    diff = ((fa - fb) ** 2).reshape(len(weights), -1).sum(dim=1)
+    return scale > 0 and 0.5 * float(weights @ diff) / float(weights.sum()) < MERGE_FUNCTION * scale
 
 
 def confirmation_z(descent, train, huber_delta=1.0):
@@ -415,12 +435,16 @@ def _fit_refined(s1, train, valid, final, everything, losses, cfg, seed, callbac
     if not runs:
         return _degenerate_fit(s1, final, seed, s1.device, s1.dtype, cfg, losses[0])
     active = list(runs)
+    baseline = mean_loss(train, valid)
+    heldout_weights = torch.as_tensor(valid.weights, dtype=valid.dtype, device=valid.device)
     while active:
         for run in active:
             run[3].step()
         active = [run for run in active if not run[3].done]
         for a, b in itertools.combinations(list(active), 2):
-            if a in active and b in active and _projection_distance(a[3].V, b[3].V) < MERGE_DISTANCE:
+            if a in active and b in active and (
+                    _projection_distance(a[3].V, b[3].V) < MERGE_DISTANCE
+                    or _same_function(a[3], b[3], baseline, heldout_weights)):
                 worse = b if b[3].best_val >= a[3].best_val * (1 - 1e-9) else a
                 active.remove(worse)
                 if callback is not None:
@@ -443,7 +467,6 @@ def _fit_refined(s1, train, valid, final, everything, losses, cfg, seed, callbac
         best_val = descent.best_val
     fit.selection = scores
     fit.refined = True
-    baseline = mean_loss(train, valid)
     z = confirmation_z(descent, train, cfg["huber_delta"])
     if cfg["n_components"] is None:
         z = _linear_if_as_good(fit, descent, train, valid, cfg, callback, z)

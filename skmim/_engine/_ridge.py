@@ -24,8 +24,15 @@ def features(X, directions, biases, activation):
 def _chunk_moments(Fc, yc, wc):
     """``[1 F Y]^T diag(w) [1 F Y]`` of one chunk (float64): every sum the ridge fit needs."""
     Yc = yc[:, None] if yc.ndim == 1 else yc
-    A = torch.cat([torch.ones_like(wc)[:, None].to(Fc.dtype), Fc, Yc.to(Fc.dtype)], dim=1)
-    return (A.T @ (wc[:, None] * A)).double()
+    p = Fc.shape[1]
+    # B = sqrt(w) [1 F Y], B^T B (the weights are non-negative): the scaling
+    # written into one buffer, and a product of one matrix with itself
+    root = wc.to(Fc.dtype).sqrt()[:, None]
+    B = torch.empty(Fc.shape[0], p + 1 + Yc.shape[1], dtype=Fc.dtype, device=Fc.device)
+    B[:, :1] = root
+    torch.mul(Fc, root, out=B[:, 1:p + 1])
+    torch.mul(Yc.to(Fc.dtype), root, out=B[:, p + 1:])
+    return (B.T @ B).double()
 
 
 def _statistics(M, n_features, device):
