@@ -229,9 +229,11 @@ class MultiIndexNetRegressor(RegressorMixin, BaseMultiIndex):
         "grassmann" solvers) and to choose among stage-1 losses.
     link_degree : int, default=4
         Total degree of the tensor Hermite basis of the link refitted during
-        refinement (``C(r + degree, degree)`` functions: 15 at r = 2, 1820 at
-        r = 12, where every refinement step solves a ridge problem of that
-        size; lower it when ``n_components`` is large).
+        refinement: all ``C(r + degree, degree)`` functions while there are
+        at most 126 (r <= 5 at degree 4); beyond, functions of one
+        coordinate up to this degree and products of two coordinates (of
+        the highest total degree that keeps the basis within 126), so that
+        a refinement step costs about as much at r = 12 as at r = 5.
     max_iter : int, default=200
         Maximum number of refinement steps. A refinement that reaches it before
         its stopping rule fires, while its held-out loss still falls by more

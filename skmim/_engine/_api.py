@@ -533,7 +533,9 @@ DIMENSION_RTOL = 0.02
 # within this fraction of the best, is refined and scored again.
 SMALLER_RTOL = 0.25
 
-# Largest link basis (tensor Hermite functions) the dimension search fits.
+# The dimension search goes up to the dimension whose full tensor Hermite
+# basis has at most this many functions (r = 8 at degree 4); the basis it
+# fits is bounded by MAX_LINK_BASIS (_grassmann.py) below that.
 MAX_SEARCH_BASIS = 500
 
 
