@@ -331,7 +331,7 @@ def test_descent_stops_when_the_subspace_stops_moving():
 def test_squared_loss_gauss_newton_matrix(n_targets):
     # the refinement's Gauss-Newton matrix for the half squared error: the
     # weighted mean of J^T J, J the links' Jacobian in z = V^T x
-    from skmim._engine._grassmann import _loss_and_gradient, _projected, fit_link
+    from skmim._engine._grassmann import _loss_and_gradient, _projected
 
     rng = np.random.RandomState(4)
     n, d = 300, 5
