@@ -118,25 +118,26 @@ class HermiteBasis:
         # h_p(z_j) (rows ``power``), prefixes in lexicographic order, so the
         # last step lists the multi-indices in the order of ``indices``; about
         # 3x fewer products than multiplying k factors per basis function
-        position, self._steps = {(): 0}, []
-        for j in range(k):
-            prefixes = sorted({a[:j + 1] for a in indices})
-            self._steps.append(tuple(
-                torch.tensor(col, device=device, dtype=torch.long)
-                for col in zip(*[(position[a[:j]], a[j]) for a in prefixes])))
-            position = {a: i for i, a in enumerate(prefixes)}
-        assert list(position) == [tuple(a) for a in indices]
+        levels = [sorted({a[:j + 1] for a in indices}) for j in range(k)]
         # or each function as the product of its factors h_{alpha_j}(z_j),
         # alpha_j > 0, gathered from the table of univariate values (padded
         # with h_0 = 1): fewer products when few coordinates interact (the
-        # bases beyond MAX_LINK_BASIS have at most two factors)
+        # bases beyond MAX_LINK_BASIS have at most two factors); the cheaper is built
         order = max(sum(p > 0 for p in a) for a in indices)
-        self._factors = None
-        if order * self.size < sum(len(step[0]) for step in self._steps):
+        self._steps, self._factors = [], None
+        if order * self.size < sum(len(level) for level in levels):
             rows = [[j * (degree + 1) + p for j, p in enumerate(a) if p > 0] for a in indices]
             self._factors = [torch.tensor([r[m] if m < len(r) else 0 for r in rows],
                                           device=device, dtype=torch.long)
                              for m in range(max(order, 1))]
+        else:
+            position = {(): 0}
+            for j, prefixes in enumerate(levels):
+                self._steps.append(tuple(
+                    torch.tensor(col, device=device, dtype=torch.long)
+                    for col in zip(*[(position[a[:j]], a[j]) for a in prefixes])))
+                position = {a: i for i, a in enumerate(prefixes)}
+            assert list(position) == [tuple(a) for a in indices]
         # derivative map: D[j, index(alpha - e_j), b] = sqrt(alpha_bj)
         position = {a: i for i, a in enumerate(indices)}
         D = torch.zeros(k, self.size, self.size, dtype=dtype)
@@ -352,13 +353,17 @@ def _cold_link(proj, basis, weight_sum, loss):
     return coef
 
 
-def _projected_loss(proj, basis, coef, weight_sum, loss=SQUARED, heldout=False):
-    """Mean ``loss`` of the link on projected chunks (``heldout``: its held-out score)."""
+def _loss_of(preds, proj, weight_sum, loss=SQUARED, heldout=False):
+    """Mean ``loss`` of the predictions ``preds`` (one per chunk of ``proj``, ``(Z, y, w)``)."""
     total = 0.0
-    for Z, y, w in proj:
-        pred = basis.values(Z) @ coef
+    for pred, (_, y, w) in zip(preds, proj):
         total += loss.heldout_total(w, pred, y) if heldout else loss.total(w, pred, y)
     return loss.mean(total, weight_sum)
+
+
+def _projected_loss(proj, basis, coef, weight_sum, loss=SQUARED, heldout=False):
+    """Mean ``loss`` of the link on projected chunks (``heldout``: its held-out score)."""
+    return _loss_of((basis.values(Z) @ coef for Z, _, _ in proj), proj, weight_sum, loss, heldout)
 
 
 def _huber(r, delta):
@@ -614,8 +619,7 @@ class GrassmannDescent:
         if valid is not None:
             preds = [basis.values(Z) @ coef for Z, _, _ in self._zv]
             self.heldout_predictions = torch.cat(preds)
-            val = self.loss.mean(sum(self.loss.heldout_total(w, pred, y) for pred, (_, y, w)
-                                     in zip(preds, self._zv)), valid.weight_sum)
+            val = _loss_of(preds, self._zv, valid.weight_sum, self.loss, heldout=True)
         # decisions use a relative tolerance far above rounding, so that sums
         # taken in another order (weights vs repeated rows) decide the same way
         best = self._best[0]
@@ -639,8 +643,7 @@ class GrassmannDescent:
             cand, T = _retraction(V - eta * G)
             zc = _moved(self._zt, xg, eta, T)
             trial_values = [basis.values(Z) for Z, _, _ in zc]
-            trial_loss = self.loss.mean(sum(self.loss.total(w, Phi @ coef, y) for Phi, (_, y, w)
-                                            in zip(trial_values, zc)), sw)
+            trial_loss = _loss_of((Phi @ coef for Phi in trial_values), zc, sw, self.loss)
             if trial_loss <= loss - 1e-4 * eta * gnorm2 - _RTOL * abs(loss):
                 V_new, accepted = cand, (zc, T)
                 self._values = trial_values
