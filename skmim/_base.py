@@ -459,7 +459,7 @@ class BaseMultiIndex(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             self.n_iter_ = previous["n_iter_"] + fit.refine_iter
         else:
             stage1_steps = 0 if (fit.degenerate or fit.first_layer is None) else n_steps
-            self.n_iter_ = stage1_steps + fit.refine_iter
+            self.n_iter_ = stage1_steps + fit.refine_iter + fit.polish_iter
         self.refined_ = fit.refined
         self.dimension_scores_ = fit.dimension_scores
         self.refine_history_ = fit.refine_history

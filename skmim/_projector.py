@@ -147,7 +147,9 @@ class MultiIndexProjector(BaseMultiIndex):
         Spectrum edge expected from noise.
     n_iter_ : int
         Stage-1 plus refinement gradient steps (of the kept run, when
-        ``loss="auto"`` or ``n_init`` made several), or SGD steps.
+        ``loss="auto"`` or ``n_init`` made several, with the steps it was
+        continued on all samples, see :class:`MultiIndexNetRegressor`), or
+        SGD steps.
     history_ : dict of lists
         Per-step stage-1 records (see :class:`MultiIndexNetRegressor`).
     loss_curve_ : list of float

@@ -389,8 +389,9 @@ class MultiIndexNetRegressor(RegressorMixin, BaseMultiIndex):
         is in ``spectrum_``).
     n_iter_ : int
         Number of gradient steps taken: stage-1 steps plus refinement steps
-        (of the kept run, when ``loss="auto"`` or ``n_init`` made several),
-        or SGD steps.
+        (of the kept run, when ``loss="auto"`` or ``n_init`` made several;
+        with ``solver="refined"`` also the steps the kept refinement
+        continued on all samples, see ``refined_``), or SGD steps.
     history_ : dict of lists
         For ``solver="sgd"``, about 50 records per pass: ``step``, ``loss``,
         ``mass_outside`` (fraction of ``|W|_F^2`` outside its top
@@ -417,6 +418,10 @@ class MultiIndexNetRegressor(RegressorMixin, BaseMultiIndex):
         "refined" when no refinement predicted the held-out samples better
         than their mean: ``subspace_`` is then the spectral estimate on all
         samples (``loss_scores_`` still holds the candidates' held-out losses).
+        A kept refinement of "refined" is continued on all samples, the
+        validation part included, for at most the number of steps after
+        which its held-out loss was smallest (near the onset of recovery the
+        error falls steeply with the number of samples).
     refine_history_ : dict of lists or None
         Per refinement step: ``train_loss``, ``val_loss``, ``step_size``,
         ``overlap`` (singular values of ``V_{t-1}^T V_t``) and ``link_alpha``

@@ -63,6 +63,10 @@ def _message(event, info, n_steps):
         return (f"no refinement beat the held-out mean (best validation loss "
                 f"{info['val_loss']:.4g}, mean {info['mean_loss']:.4g}{gain}): refinement "
                 f"dropped, {what} on all samples{null}")
+    if event == "refine_polished":
+        return (f"refinement continued on all samples (validation part included) for "
+                f"{info['steps']} step(s), at most {info['budget']}: the steps after which "
+                "its held-out loss was smallest")
     if event == "dimension_chosen":
         scores = ", ".join(f"{j}: {v:.4g}" for j, v in info["scores"].items())
         return (f"n_components='auto': {info['n_components']} direction(s) by held-out "

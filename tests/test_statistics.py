@@ -269,7 +269,10 @@ def test_nothing_confirmed_on_odd_link_gives_sliced_start_on_all_samples():
 def test_whitening_recovers_the_index_space_of_correlated_inputs():
     # x = Sigma^{1/2} xi (condition number 100), y = mixed3 of the standard
     # normal xi: the index space in x is Sigma^{-1/2} U. Measured (seed 0,
-    # d = 64, n = 16 d): whitened 0.041, not whitened 0.627, isotropic 0.065.
+    # d = 64, n = 16 d): whitened 0.037 (49 steps), not whitened 0.060 (349
+    # steps: unwhitened, the refinement crawls along the ill-conditioned
+    # directions; before it was continued on all samples, 0.563 in 184
+    # steps), isotropic 0.045.
     d = 64
     problem = GaussianMultiIndex(d, "mixed3", noise=0.1, random_state=0)
     xi, y = problem.sample(16 * d, random_state=1)
@@ -283,7 +286,8 @@ def test_whitening_recovers_the_index_space_of_correlated_inputs():
     iso = MultiIndexProjector(n_components=3, random_state=0).fit(xi, y)
     d_white = subspace_distance(white.subspace_, U)
     assert d_white < 0.3
-    assert d_white < subspace_distance(plain.subspace_, U) - 0.3
+    assert d_white < subspace_distance(plain.subspace_, U)
+    assert white.n_iter_ < plain.n_iter_ / 2
     assert abs(d_white - subspace_distance(iso.subspace_, problem.subspace)) < 0.1
 
 
@@ -368,3 +372,26 @@ def test_rank_loss_resists_heavy_tails():
             SpectralProjector(n_components=1, loss=loss).fit(X, y).subspace_, u[:, None])
             for loss in ("squared", "rank")}
         assert fit["rank"] < 0.6 and fit["squared"] > 0.9
+
+
+@pytest.mark.parametrize("seed", [2, 3])
+def test_refinement_continued_on_all_samples_near_the_onset(seed, monkeypatch):
+    # issue 14: at n = 4 d (h2+h2, d = 128) the training part's estimate
+    # still improves steeply with the sample count. Continuing the kept
+    # refinement on all samples (validation part included), for at most the
+    # steps after which its held-out loss was smallest, measured 0.079 / 0.071
+    # (seeds 2 / 3) against 0.115 / 0.110 without.
+    from skmim._engine import _api
+
+    problem = GaussianMultiIndex(128, "h2+h2", noise=0.1, random_state=seed)
+    X, y = problem.sample(4 * 128, random_state=seed + 100)
+    model = MultiIndexNetRegressor(n_components=2, random_state=seed).fit(X, y)
+    monkeypatch.setattr(_api, "_polish", lambda *args, **kwargs: None)
+    unpolished = MultiIndexNetRegressor(n_components=2, random_state=seed).fit(X, y)
+    # the same training run; the continued steps are counted in n_iter_
+    assert model.refine_history_["val_loss"] == unpolished.refine_history_["val_loss"]
+    steps = model.n_iter_ - unpolished.n_iter_
+    assert model.refined_ and 0 < steps <= int(np.argmin(model.refine_history_["val_loss"]))
+    polished = subspace_distance(model.subspace_, problem.subspace)
+    assert polished < 0.09
+    assert polished < subspace_distance(unpolished.subspace_, problem.subspace) - 0.02

@@ -69,6 +69,8 @@ class SubspaceFit:
     selection: dict = field(default_factory=dict)
     refine_history: dict = None
     refine_iter: int = 0
+    # steps of the refinement continued on all samples (_polish)
+    polish_iter: int = 0
     refined: bool = False
     # (best held-out loss, held-out loss of the training mean, paired z-score of
     # the difference, see confirmation_z): "refined", "grassmann"
@@ -481,9 +483,44 @@ def _fit_refined(s1, train, valid, final, everything, losses, cfg, seed, callbac
             if kept is not None:
                 kept.selection, kept.refined, kept.heldout = scores, False, fit.heldout
                 fit = kept
+    if fit.refined and fit.loss != LINEAR:
+        _polish(fit, descent, everything, cfg, callback)
     if final is not None:
         _final_stage2(fit, final, gen, cfg)
     return fit
+
+
+def _polish(fit, descent, everything, cfg, callback):
+    """Continue the chosen refinement on every sample, for as long as it helped held out.
+
+    The refinement descends on the training part and stops on the
+    validation part's loss; its subspace is the training part's estimate.
+    Near the onset of recovery the estimate's error falls steeply with the
+    number of samples (at d = 256, ``h2+h2``, n = 4 d the training part's
+    80 % gave distance 0.12, continuing on all of them 0.064, the
+    Bayes-optimal AMP's 0.063). The validation part has done its work (the
+    start, the dimension and the confirmation are chosen), so the descent
+    continues from the chosen subspace on ``everything`` for at most the
+    number of steps after which the training run's held-out loss was
+    smallest (the number of boosting rounds refitted on all the data, in the
+    same way), stopping earlier on the descent's own rules without
+    held-out samples (movement, stalled training loss).
+    ``fit.polish_iter`` records the steps taken.
+    """
+    val = descent.history["val_loss"]
+    budget = int(np.argmin(val)) if val else 0
+    fit.polish_iter = 0
+    if everything is None or budget < 1:
+        return
+    V0 = torch.as_tensor(fit.subspace).to(everything.device, everything.dtype)
+    polish = GrassmannDescent(everything, None, V0, degree=cfg["degree"], max_iter=budget,
+                              loss=cfg.get("refine_loss"))
+    while not polish.step():
+        pass
+    fit.subspace = sign_flip(_numpy(polish.result()[0]))
+    fit.polish_iter = polish.n_iter
+    if callback is not None:
+        callback("refine_polished", {"steps": polish.n_iter, "budget": budget})
 
 
 def _linear_if_as_good(fit, descent, train, valid, cfg, callback, z):
