@@ -32,9 +32,13 @@ ConvergenceWarning and SubspaceWarning are silenced but counted (column
 
 Run ``OMP_NUM_THREADS=1 python benchmarks/classify.py`` (``--quick``: the
 synthetic problems only; ``--seeds 0 1 2``: more seeds, one row per seed).
+It writes one row per fit to ``docs/_static/benchmarks/classify.csv``
+(``--out``); ``benchmarks/run.py --report-only`` builds the classification
+section of ``docs/benchmarks.md`` from it.
 """
 
 import argparse
+import csv
 import os
 import sys
 import time
@@ -156,6 +160,22 @@ def evaluate(name, estimator, X, X_test, y, y_test, problem):
     return row
 
 
+OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "docs", "_static",
+                   "benchmarks", "classify.csv")
+COLUMNS = ("name", "seed", "method", "acc", "logloss", "time", "dist", "warn", "error")
+
+
+def write_rows(rows, path):
+    """One CSV row per fit (the error column holds only its last line)."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w", newline="") as fh:
+        out = csv.DictWriter(fh, fieldnames=COLUMNS)
+        out.writeheader()
+        for r in rows:
+            error = r["error"].strip().splitlines()[-1] if r["error"] else ""
+            out.writerow({k: r[k] for k in COLUMNS} | {"error": error})
+
+
 def fmt(value, spec):
     return "" if value is None else format(value, spec)
 
@@ -164,6 +184,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="synthetic problems only")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="seeds (default: 0)")
+    parser.add_argument("--out", default=OUT, help=f"CSV of the rows (default: {OUT})")
     args = parser.parse_args(argv)
 
     t_start = time.perf_counter()
@@ -177,6 +198,7 @@ def main(argv=None):
             for m_name, estimator in methods(seed):
                 row = evaluate(m_name, estimator, X, X_test, y, y_test, problem)
                 row["dataset"] = label
+                row["name"], row["seed"] = ds_name, seed
                 rows.append(row)
                 status = "ERROR" if row["error"] else (
                     f"acc {fmt(row['acc'], '.4f')}, {fmt(row['time'], '.2f')} s")
@@ -201,6 +223,8 @@ def main(argv=None):
         if r["error"]:
             print(f"\nerror in {r['method']} on {r['dataset']}:\n{r['error']}")
     print(f"total wall time: {time.perf_counter() - t_start:.1f} s")
+    write_rows(rows, args.out)
+    print(f"wrote {args.out}")
     cmd = "OMP_NUM_THREADS=1 PYTHONPATH=. python benchmarks/classify.py"
     extra = (" --quick" if args.quick else "") + (
         "" if args.seeds == [0] else " --seeds " + " ".join(map(str, args.seeds)))
