@@ -565,6 +565,7 @@ class BaseMultiIndex(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             solver=solver,
             losses=STAGE1_LOSSES if self.loss == "auto" else (self.loss,),
             first_order=self.loss == "auto",
+            learned=self.loss == "auto",
             device=device,
             dtype=dtype,
             batch_size=self.batch_size,

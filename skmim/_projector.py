@@ -135,7 +135,8 @@ class MultiIndexProjector(BaseMultiIndex):
         (None when the kept refinement
         did not start from stage 1, or was dropped: ``refined_`` False).
     loss_ : str
-        Stage-1 loss used, or ``"sliced"`` (see :class:`MultiIndexNetRegressor`).
+        Stage-1 loss used, or ``"sliced"`` or ``"learned"`` (see
+        :class:`MultiIndexNetRegressor`).
     loss_scores_ : dict
         With ``loss="auto"``: the score of each candidate start (see
         :class:`MultiIndexNetRegressor`).

@@ -53,6 +53,9 @@ def _message(event, info, n_steps):
                 f"{n} direction(s) above its noise edge"
                 + (f" and {more} from the Huber start" if more else "")
                 + ", refined as candidate 'sliced'")
+    if event == "learned_start":
+        return (f"learned label transform: {info['rounds']} round(s) from the "
+                f"{info['from']!r} start, refined as candidate 'learned'")
     if event == "refine_dropped":
         start = info.get("start", info["loss"])
         what = ("sliced inverse regression" if start == "sliced"

@@ -198,7 +198,7 @@ def test_fit_from_sliced_start_attributes(caplog):
         model = MultiIndexNetRegressor(n_components=2, random_state=0).fit(X, y)
     assert "sliced inverse regression start: 1 direction(s) above" in caplog.text
     assert model.loss_ == "sliced" and model.refined_
-    assert set(model.loss_scores_) == {"squared", "huber", "abs", "rank", "sliced"}
+    assert set(model.loss_scores_) == {"squared", "huber", "abs", "rank", "learned", "sliced"}
     assert model.loss_scores_["sliced"] == min(model.loss_scores_.values())
     assert model.stage1_weights_ is None
     assert model.history_ == {"loss": [], "rayleigh": [], "concentration": [], "subspace_change": []}
@@ -225,7 +225,7 @@ def test_refinement_dropped_when_nothing_beats_the_mean(capsys):
     assert "refinement dropped, spectral estimate with loss='huber'" in out
     assert "null z-scores: sliced" in out
     assert model.refined_ is False and model.loss_ == "huber"
-    assert set(model.loss_scores_) == {"squared", "huber", "abs", "rank"}
+    assert set(model.loss_scores_) == {"squared", "huber", "abs", "rank", "learned"}
     assert model.stage1_weights_ is None and model.refine_history_ is None
     assert model.n_iter_ == 0
     with pytest.warns(SubspaceWarning, match="noise level"):

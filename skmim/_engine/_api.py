@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from ._channel import LEARNED_ROUNDS, positive_directions
 from ._data import Samples, back_project, samples_of
 from ._device import resolve_device, resolve_dtype, torch_threads
 from ._grassmann import GrassmannDescent, huber_gains, link_heldout_losses, ordered_by_link
@@ -166,6 +167,41 @@ def _stage1(s1, name, cfg, seed, callback, limit=False):
     fit = SubspaceFit(loss=name, subspace=subspace, n_components=k, spectrum=spectrum,
                       noise_level=level, degenerate=False, first_layer=_numpy(W), history=history)
     return fit, (W, gen)
+
+
+def _learned_start(s1, fits, cfg, callback):
+    """The spectral estimate of the label transform learned through the Huber start.
+
+    ``fits`` maps the candidate losses to their stage-1 fits; the rounds
+    (:func:`positive_directions`, ``LEARNED_ROUNDS`` of them) start from
+    Huber's (bounded scores), else the first, each estimating the transform
+    through the current subspace. Skipped when that start's weakest kept
+    Ritz value stands at least ``LEARNED_GATE`` times above its noise edge
+    (the losses' own starts see the signal then: at d = 256 the Huber
+    start's ratios were 0.9-1.1 at the onset points of issue 14 and 1.3-1.6
+    at ``h2+h2``, n = 16 d and ``h4+h4``, n = 32 d). Returns a
+    :class:`SubspaceFit` named ``LEARNED``, or None.
+    """
+    seed_fit = fits.get("huber", next(iter(fits.values()), None))
+    if seed_fit is None or seed_fit.n_components < 1:
+        return None
+    k = seed_fit.n_components
+    ritz = np.abs(np.asarray(seed_fit.spectrum[:k], dtype=float))
+    if ritz.size and ritz.min() >= LEARNED_GATE * seed_fit.noise_level > 0:
+        return None
+    V = torch.as_tensor(seed_fit.subspace).to(s1.device, s1.dtype)
+    found = None
+    for _ in range(LEARNED_ROUNDS):
+        found = positive_directions(s1, V)
+        if found is None:
+            return None
+        V = found[0]
+    _, vals, level = found
+    if callback is not None:
+        callback("learned_start", {"rounds": LEARNED_ROUNDS, "from": seed_fit.loss})
+    return SubspaceFit(loss=LEARNED, subspace=sign_flip(_numpy(V)), n_components=k,
+                       spectrum=_numpy(vals), noise_level=level, degenerate=False,
+                       history={key: [] for key in STAGE1_RECORDS})
 
 
 def _descent(train, valid, V0, cfg, callback, tag=None):
@@ -323,6 +359,11 @@ def _fit_network(parts, *, solver="refined", losses=("huber",), device="cpu", dt
 
 # Name of the first-order start (sliced inverse regression) among the candidates.
 SLICED = "sliced"
+# Name of the start from the learned label transform (_learned_start).
+LEARNED = "learned"
+# the learned start is skipped when the Huber start's Ritz values stand this
+# far above their noise edge
+LEARNED_GATE = 1.25
 # loss of a fit whose model is the ridge regression on all columns
 LINEAR = "linear"
 # With n_components="auto", a direction of the second-order start completes
@@ -427,6 +468,10 @@ def _fit_refined(s1, train, valid, final, everything, losses, cfg, seed, callbac
         if fit is not None:
             # with several candidates the progress lines name the loss
             add_run(name, fit, state[1], {"loss": name} if len(losses) > 1 else None)
+    if cfg.get("learned", False):
+        fit = _learned_start(s1, {name: fit for name, fit, _, _ in runs}, cfg, callback)
+        if fit is not None:
+            add_run(LEARNED, fit, torch.Generator().manual_seed(int(seed)), {"loss": LEARNED})
     if cfg.get("first_order", False):
         # the second-order start that completes the first-order directions:
         # Huber's, whose bounded scores have no single-sample spikes
