@@ -164,9 +164,10 @@ class MultiIndexNetRegressor(RegressorMixin, BaseMultiIndex):
         it. A fifth, ``"learned"``, is the spectral estimate of a label
         transform learned from the data: ``T(y) = G / (1 + G)`` with ``G`` a
         regression of ``|V^T x|^2 / k - 1`` on Hermite functions of the
-        normal scores of ``y``, ``V`` the Huber start, in two rounds (the
-        transform ``1 - 1 / E[|z|^2 / k | y]`` of the optimal spectral method,
-        which needs the link, estimated through the current projections).
+        normal scores of ``y``, ``V`` the Huber start, in up to four rounds
+        (the transform ``1 - 1 / E[|z|^2 / k | y]`` of the optimal spectral
+        method, which needs the link, estimated through the current
+        projections).
         It runs when the Huber start's weakest Ritz value is within 1.25
         times its noise edge, near the onset of recovery, and for ``d <=
         4096`` (it forms the ``d x d`` matrix): at d = 256, n = 12 d it took

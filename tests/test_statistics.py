@@ -380,7 +380,7 @@ def test_refinement_continued_on_all_samples_near_the_onset(seed, monkeypatch):
     # still improves steeply with the sample count. Continuing the kept
     # refinement on all samples (validation part included), for at most the
     # steps after which its held-out loss was smallest, measured 0.079 / 0.071
-    # (seeds 2 / 3) against 0.115 / 0.110 without.
+    # (seeds 2 / 3) against 0.115 / 0.106 without.
     from skmim._engine import _api
 
     problem = GaussianMultiIndex(128, "h2+h2", noise=0.1, random_state=seed)

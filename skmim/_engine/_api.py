@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from ._channel import LEARNED_ROUNDS, positive_directions
+from ._channel import LEARNED_ROUNDS, LEARNED_SETTLED, positive_directions
 from ._data import Samples, back_project, samples_of
 from ._device import resolve_device, resolve_dtype, torch_threads
 from ._grassmann import GrassmannDescent, huber_gains, link_heldout_losses, ordered_by_link
@@ -190,15 +190,19 @@ def _learned_start(s1, fits, cfg, callback):
     if ritz.size and ritz.min() >= LEARNED_GATE * seed_fit.noise_level > 0:
         return None
     V = torch.as_tensor(seed_fit.subspace).to(s1.device, s1.dtype)
-    found = None
-    for _ in range(LEARNED_ROUNDS):
+    found, rounds = None, 0
+    while rounds < LEARNED_ROUNDS:
         found = positive_directions(s1, V)
         if found is None:
             return None
+        rounds += 1
+        moved = _projection_distance(V, found[0])
         V = found[0]
+        if moved < LEARNED_SETTLED:
+            break
     _, vals, level = found
     if callback is not None:
-        callback("learned_start", {"rounds": LEARNED_ROUNDS, "from": seed_fit.loss})
+        callback("learned_start", {"rounds": rounds, "from": seed_fit.loss})
     return SubspaceFit(loss=LEARNED, subspace=sign_flip(_numpy(V)), n_components=k,
                        spectrum=_numpy(vals), noise_level=level, degenerate=False,
                        history={key: [] for key in STAGE1_RECORDS})
