@@ -437,6 +437,10 @@ class BaseMultiIndex(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             self._warn_model(fit, n, parts["stage1"], parts["stage2"])
         self._set_standardization(stats)
         self.projection_, self.subspace_ = to_input_coordinates(fit.subspace, stats)
+        # what warm_start continues from: the refinement's subspace before it
+        # was continued on all samples (the validation part did not shape it)
+        self._warm_projection = (None if fit.unpolished is None
+                                 else to_input_coordinates(fit.unpolished, stats)[0])
         self.n_components_ = fit.n_components
         self.stage1_weights_ = (None if fit.first_layer is None
                                 else input_weights(fit.first_layer, stats))
@@ -456,7 +460,7 @@ class BaseMultiIndex(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             for name in ("stage1_weights_", "loss_scores_", "spectrum_", "noise_level_",
                          "history_"):
                 setattr(self, name, previous[name])
-            self.n_iter_ = previous["n_iter_"] + fit.refine_iter
+            self.n_iter_ = previous["n_iter_"] + fit.refine_iter + fit.polish_iter
         else:
             stage1_steps = 0 if (fit.degenerate or fit.first_layer is None) else n_steps
             self.n_iter_ = stage1_steps + fit.refine_iter + fit.polish_iter
@@ -631,9 +635,12 @@ class BaseMultiIndex(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
                 f"{self.n_components_}-dimensional subspace, but n_components="
                 f"{self.n_components}: set n_components={self.n_components_} (or 'auto'), or "
                 "warm_start=False to fit a new model.")
-        return {name: getattr(self, name) for name in (
+        previous = {name: getattr(self, name) for name in (
             "projection_", "loss_", "loss_scores_", "spectrum_", "noise_level_",
             "stage1_weights_", "history_", "n_iter_")}
+        if getattr(self, "_warm_projection", None) is not None:
+            previous["projection_"] = self._warm_projection
+        return previous
 
     def _whiten_method(self):
         if self.whiten is True:

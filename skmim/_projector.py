@@ -143,7 +143,8 @@ class MultiIndexProjector(BaseMultiIndex):
     spectrum_ : ndarray
         Ritz values on the top singular directions of the first layer (for
         ``loss_ == "sliced"``, eigenvalues of the sliced-inverse-regression
-        matrix).
+        matrix; for ``loss_ == "learned"``, the top eigenvalues of
+        ``E[T(y) (x x^T - I)]``).
     noise_level_ : float
         Spectrum edge expected from noise.
     n_iter_ : int

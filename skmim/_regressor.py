@@ -161,7 +161,7 @@ class MultiIndexNetRegressor(RegressorMixin, BaseMultiIndex):
         mixed link ``z1 z2 + tanh(z3) + 0.5 z1^2`` (``tanh(z3)`` first order,
         the rest second order) 0.11 instead of 0.63 without the completion
         (medians of three seeds). Even links have no such signal and skip
-        it. A fifth, ``"learned"``, is the spectral estimate of a label
+        it. Another, ``"learned"``, is the spectral estimate of a label
         transform learned from the data: ``T(y) = G / (1 + G)`` with ``G`` a
         regression of ``|V^T x|^2 / k - 1`` on Hermite functions of the
         normal scores of ``y``, ``V`` the Huber start, in up to four rounds
@@ -169,8 +169,10 @@ class MultiIndexNetRegressor(RegressorMixin, BaseMultiIndex):
         method, which needs the link, estimated through the current
         projections).
         It runs when the Huber start's weakest Ritz value is within 1.25
-        times its noise edge, near the onset of recovery, and for ``d <=
-        4096`` (it forms the ``d x d`` matrix): at d = 256, n = 12 d it took
+        times its noise edge, near the onset of recovery (with
+        ``n_components="auto"``: when no direction stands above the edge),
+        and for ``d <= 1024`` (it forms the ``d x d`` matrix, ``n d^2`` per
+        round): at d = 256, n = 12 d it took
         ``h4(z1) + h4(z2)`` from 0.66 to 0.025 and ``h2(z1) h2(z2)`` from 0.79
         to 0.039 (medians of five seeds). The refinements take steps in
         turn; they minimize the same function of the subspace, so when two
@@ -354,8 +356,9 @@ class MultiIndexNetRegressor(RegressorMixin, BaseMultiIndex):
         First-layer directions after stage 1, acting on ``X - x_mean_`` (unit
         rows on the standardized input, divided by ``x_scale_``); for ``solver="sgd"``
         the trained first layer itself; None when the kept refinement started
-        from sliced inverse regression (``loss_ == "sliced"``) or at random,
-        and when the refinement was dropped (``refined_`` False).
+        from sliced inverse regression (``loss_ == "sliced"``), from the
+        learned label transform (``loss_ == "learned"``) or at random, and
+        when the refinement was dropped (``refined_`` False).
     hidden_weights_ : ndarray of shape (width, n_features)
         Directions used by the stage-2 features, acting on ``X - x_mean_``:
         ``predict(X) = relu((X - x_mean_) @ hidden_weights_.T + hidden_biases_)
@@ -402,9 +405,9 @@ class MultiIndexNetRegressor(RegressorMixin, BaseMultiIndex):
         is in ``spectrum_``).
     n_iter_ : int
         Number of gradient steps taken: stage-1 steps plus refinement steps
-        (of the kept run, when ``loss="auto"`` or ``n_init`` made several;
-        with ``solver="refined"`` also the steps the kept refinement
-        continued on all samples, see ``refined_``), or SGD steps.
+        (of the kept run, when ``loss="auto"`` or ``n_init`` made several,
+        with the steps the kept refinement continued on all samples, see
+        ``refined_``), or SGD steps.
     history_ : dict of lists
         For ``solver="sgd"``, about 50 records per pass: ``step``, ``loss``,
         ``mass_outside`` (fraction of ``|W|_F^2`` outside its top
@@ -416,11 +419,13 @@ class MultiIndexNetRegressor(RegressorMixin, BaseMultiIndex):
         ``|w^T Sigma_l w| / |w|^2``, which power iteration increases),
         ``concentration`` (fraction of ``|W|_F^2`` in the top singular values)
         and ``subspace_change`` (empty lists when no stage 1 ran: the
-        "grassmann" solver, or ``loss_ == "sliced"``).
+        "grassmann" solver, or ``loss_`` ``"sliced"`` or ``"learned"``).
     loss_curve_ : list of float
         Training loss per step, as in MLPRegressor: the refinement's training
-        loss ("refined", "grassmann"), the stage-1 objective ("layerwise") or
-        the running mini-batch loss at each record ("sgd").
+        loss ("refined", "grassmann"; the steps on the training part, not
+        those continued on all samples, which ``n_iter_`` also counts), the
+        stage-1 objective ("layerwise") or the running mini-batch loss at
+        each record ("sgd").
     dimension_scores_ : dict or None
         With ``n_components="auto"`` and ``solver="refined"``: the held-out
         Huber loss of the link per candidate dimension, from the last round
@@ -431,14 +436,18 @@ class MultiIndexNetRegressor(RegressorMixin, BaseMultiIndex):
         "refined" when no refinement predicted the held-out samples better
         than their mean: ``subspace_`` is then the spectral estimate on all
         samples (``loss_scores_`` still holds the candidates' held-out losses).
-        A kept refinement of "refined" is continued on all samples, the
-        validation part included, for at most the number of steps after
-        which its held-out loss was smallest (near the onset of recovery the
-        error falls steeply with the number of samples).
+        A kept refinement ("refined" when confirmed, "grassmann") is
+        continued on all samples, the validation part included, for at most
+        as many further steps as it took to its smallest held-out loss (near
+        the onset of recovery the error falls steeply with the number of
+        samples); ``warm_start=True`` continues from the subspace before
+        those steps, which the validation part did not shape, so that its
+        held-out stopping still means something.
     refine_history_ : dict of lists or None
-        Per refinement step: ``train_loss``, ``val_loss``, ``step_size``,
-        ``overlap`` (singular values of ``V_{t-1}^T V_t``) and ``link_alpha``
-        (None without a kept refinement).
+        Per refinement step on the training part: ``train_loss``,
+        ``val_loss``, ``step_size``, ``overlap`` (singular values of
+        ``V_{t-1}^T V_t``) and ``link_alpha`` (None without a kept
+        refinement).
     split_sizes_ : dict
         Number of samples in each part of the split.
     x_mean_ : ndarray of shape (n_features,)

@@ -70,8 +70,11 @@ class SubspaceFit:
     selection: dict = field(default_factory=dict)
     refine_history: dict = None
     refine_iter: int = 0
-    # steps of the refinement continued on all samples (_polish)
+    # steps of the refinement continued on all samples (_polish), and the
+    # subspace before them (the training part's estimate: a warm start
+    # continues from it, since the held-out part did not shape it)
     polish_iter: int = 0
+    unpolished: np.ndarray = None
     refined: bool = False
     # (best held-out loss, held-out loss of the training mean, paired z-score of
     # the difference, see confirmation_z): "refined", "grassmann"
@@ -169,17 +172,22 @@ def _stage1(s1, name, cfg, seed, callback, limit=False):
     return fit, (W, gen)
 
 
-def _learned_start(s1, fits, cfg, callback):
+def _learned_start(s1, fits, callback):
     """The spectral estimate of the label transform learned through the Huber start.
 
     ``fits`` maps the candidate losses to their stage-1 fits; the rounds
     (:func:`positive_directions`, ``LEARNED_ROUNDS`` of them) start from
     Huber's (bounded scores), else the first, each estimating the transform
-    through the current subspace. Skipped when that start's weakest kept
-    Ritz value stands at least ``LEARNED_GATE`` times above its noise edge
-    (the losses' own starts see the signal then: at d = 256 the Huber
-    start's ratios were 0.9-1.1 at the onset points of issue 14 and 1.3-1.6
-    at ``h2+h2``, n = 16 d and ``h4+h4``, n = 32 d). Returns a
+    through the current subspace, until a round moves it by less than
+    ``LEARNED_SETTLED`` (at most ``LEARNED_ROUNDS``). Skipped when that
+    start's weakest kept Ritz value stands at least ``LEARNED_GATE`` times
+    above its noise edge (the losses' own starts see the signal then: at
+    d = 256 the Huber start's ratios were 0.9-1.1 at the onset points of
+    issue 14 and 1.3-1.6 at ``h2+h2``, n = 16 d and ``h4+h4``, n = 32 d).
+    With ``n_components=None`` the Huber start keeps the directions above
+    ``NOISE_MARGIN`` (1.25) times the edge, so the learned start runs only
+    when none is (its one direction is then the strongest); with a given
+    ``n_components`` above what the start sees, it always runs. Returns a
     :class:`SubspaceFit` named ``LEARNED``, or None.
     """
     seed_fit = fits.get("huber", next(iter(fits.values()), None))
@@ -192,14 +200,16 @@ def _learned_start(s1, fits, cfg, callback):
     V = torch.as_tensor(seed_fit.subspace).to(s1.device, s1.dtype)
     found, rounds = None, 0
     while rounds < LEARNED_ROUNDS:
-        found = positive_directions(s1, V)
-        if found is None:
-            return None
-        rounds += 1
+        trial = positive_directions(s1, V)
+        if trial is None:
+            break  # a constant transform: the last round's estimate stands
+        found, rounds = trial, rounds + 1
         moved = _projection_distance(V, found[0])
         V = found[0]
         if moved < LEARNED_SETTLED:
             break
+    if found is None:
+        return None
     _, vals, level = found
     if callback is not None:
         callback("learned_start", {"rounds": rounds, "from": seed_fit.loss})
@@ -315,7 +325,9 @@ def _fit_network(parts, *, solver="refined", losses=("huber",), device="cpu", dt
         ``max_components``, ``stage2_directions``, ``activation``,
         ``bias_scale``, ``alpha``, ``degree``, ``max_iter``, ``patience``,
         ``n_init``: random starts of the "grassmann" solver, the best on the
-        held-out samples kept), ``start`` (warm start of "refined" and
+        held-out samples kept), ``first_order`` and ``learned`` (the
+        "refined" solver's sliced-inverse-regression and learned-transform
+        starts, :func:`_fit_refined`), ``start`` (warm start of "refined" and
         "grassmann": a (d, k) subspace the refinement continues from, stage 1
         skipped; ``start_loss`` names it).
 
@@ -342,7 +354,8 @@ def _fit_network(parts, *, solver="refined", losses=("huber",), device="cpu", dt
         # random starts, or a warm start: the refinement continues from the previous subspace
         starts = None if start is None else [torch.as_tensor(np.asarray(start, np.float64))]
         return _fit_grassmann(samples("train"), samples("valid"), samples("final"), cfg, seed,
-                              callback, starts=starts, loss=cfg.get("start_loss") or "squared")
+                              callback, starts=starts, loss=cfg.get("start_loss") or "squared",
+                              everything=samples("all"))
     s1 = samples("stage1")
     if solver == "refined":
         return _fit_refined(s1, samples("train"), samples("valid"), samples("final"),
@@ -442,7 +455,11 @@ def _fit_refined(s1, train, valid, final, everything, losses, cfg, seed, callbac
     refinements run in turns, one step each; all of them minimize the same
     function of the subspace, so when two reach the same subspace (projection
     distance below ``MERGE_DISTANCE``) the one with the larger held-out loss
-    stops there (``SubspaceFit.selection`` keeps its score).
+    stops there (``SubspaceFit.selection`` keeps its score). With
+    ``cfg["first_order"]`` the sliced-inverse-regression start joins the
+    candidates (:func:`_sliced_start`), with ``cfg["learned"]`` the start of
+    the learned label transform (:func:`_learned_start`). A kept, confirmed
+    refinement is continued on ``everything`` (:func:`_polish`).
 
     When no refinement predicts ``valid`` better than its mean
     (:func:`mean_loss`), none has found anything the held-out samples confirm,
@@ -473,7 +490,7 @@ def _fit_refined(s1, train, valid, final, everything, losses, cfg, seed, callbac
             # with several candidates the progress lines name the loss
             add_run(name, fit, state[1], {"loss": name} if len(losses) > 1 else None)
     if cfg.get("learned", False):
-        fit = _learned_start(s1, {name: fit for name, fit, _, _ in runs}, cfg, callback)
+        fit = _learned_start(s1, {name: fit for name, fit, _, _ in runs}, callback)
         if fit is not None:
             add_run(LEARNED, fit, torch.Generator().manual_seed(int(seed)), {"loss": LEARNED})
     if cfg.get("first_order", False):
@@ -566,6 +583,7 @@ def _polish(fit, descent, everything, cfg, callback):
                               loss=cfg.get("refine_loss"))
     while not polish.step():
         pass
+    fit.unpolished = fit.subspace
     fit.subspace = sign_flip(_numpy(polish.result()[0]))
     fit.polish_iter = polish.n_iter
     if callback is not None:
@@ -902,12 +920,14 @@ def best_of_starts(starts, train, valid, cfg, callback, loss):
     return fit, best, kept
 
 
-def _fit_grassmann(train, valid, final, cfg, seed, callback, starts=None, loss="squared"):
+def _fit_grassmann(train, valid, final, cfg, seed, callback, starts=None, loss="squared",
+                   everything=None):
     """Two-timescale descent from each start; the best on ``valid`` kept.
 
     ``starts`` (torch tensors of shape (d, k)) default to ``n_init`` random
     subspaces (the "grassmann" solver); a warm start passes the previous
-    fit's subspace and its ``loss`` name.
+    fit's training-part subspace and its ``loss`` name. The kept descent is
+    continued on ``everything`` (:func:`_polish`).
     """
     gen = torch.Generator().manual_seed(int(seed))
     if starts is None:
@@ -916,6 +936,7 @@ def _fit_grassmann(train, valid, final, cfg, seed, callback, starts=None, loss="
     fit.selection = {loss: best}
     fit.refined = True
     fit.heldout = (best, mean_loss(train, valid), confirmation_z(kept, train, cfg["huber_delta"]))
+    _polish(fit, kept, everything, cfg, callback)
     if final is not None:
         _final_stage2(fit, final, gen, cfg)
     return fit

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from numpy.polynomial import hermite_e
 
-from ._layerwise import DENSE_MAX_FEATURES, noise_level, second_moment_matrix
+from ._layerwise import noise_level, second_moment_matrix
 from ._losses import normal_scores
 
 # Hermite functions h_1..h_K of the normal scores of y in the regression
@@ -45,6 +45,10 @@ LEARNED_SETTLED = 0.05
 # E[|z|^2 / k | y] - 1 is at least -1; the estimate is floored above it so
 # that 1 / E[...] stays finite where the regression undershoots
 LEARNED_FLOOR = -0.9
+# each round forms the d x d matrix (n d^2) and its eigendecomposition (d^3):
+# beyond this many features the learned start is skipped (at d = 2048,
+# n = 4 d one round took 2.3 s, a few times a stage-1 pass that streams)
+LEARNED_MAX_FEATURES = 1024
 
 
 def _hermite_features(u, count):
@@ -103,10 +107,10 @@ def positive_directions(samples, V, n_basis=LEARNED_BASIS, ridge=LEARNED_RIDGE):
     with the eigenvalues those of ``E[T(y) (x x^T - I)]`` and the edge
     expected for a ``T`` independent of ``x``
     (:func:`._layerwise.noise_level`), or None when the transform is
-    constant or ``d`` exceeds ``DENSE_MAX_FEATURES`` (the matrix is formed,
-    ``n d^2``).
+    constant or ``d`` exceeds ``LEARNED_MAX_FEATURES`` (the matrix is
+    formed, ``n d^2``).
     """
-    if samples.n_features > DENSE_MAX_FEATURES:
+    if samples.n_features > LEARNED_MAX_FEATURES:
         return None
     T = learned_targets(samples, V, n_basis, ridge)
     if T is None:
