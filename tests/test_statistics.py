@@ -381,12 +381,12 @@ def test_refinement_continued_on_all_samples_near_the_onset(seed, monkeypatch):
     # refinement on all samples (validation part included), for at most the
     # steps after which its held-out loss was smallest, measured 0.079 / 0.071
     # (seeds 2 / 3) against 0.115 / 0.106 without.
-    from skmim._engine import _api
+    from skmim._engine import _solver_refined
 
     problem = GaussianMultiIndex(128, "h2+h2", noise=0.1, random_state=seed)
     X, y = problem.sample(4 * 128, random_state=seed + 100)
     model = MultiIndexNetRegressor(n_components=2, random_state=seed).fit(X, y)
-    monkeypatch.setattr(_api, "_polish", lambda *args, **kwargs: None)
+    monkeypatch.setattr(_solver_refined, "_polish", lambda *args, **kwargs: None)
     unpolished = MultiIndexNetRegressor(n_components=2, random_state=seed).fit(X, y)
     # the same training run; the continued steps are counted in n_iter_
     assert model.refine_history_["val_loss"] == unpolished.refine_history_["val_loss"]

@@ -8,7 +8,11 @@ statistics the estimator layer shares live in :mod:`skmim._engine._stats`,
 and the torch entry points (``fit_network``, ``spectral_subspace``,
 ``device_info``, ``SubspaceFit``; ``fit_classifier``) load
 :mod:`skmim._engine._api` (:mod:`skmim._engine._classify`), and torch with
-it, on first access.
+it, on first access. ``_api`` chooses and runs a solver; each solver is a
+module of its own (``_solver_refined``, ``_solver_grassmann``,
+``_solver_sgd``, ``_solver_layerwise``) built from the pieces in
+``_common`` (stage 1, one refinement run, the outer layer) and the
+numerical modules (``_layerwise``, ``_grassmann``, ``_ridge``, ...).
 """
 
 from ._stats import CONFIRM_Z, SOLVERS, STAGE1_LOSSES, count_above_noise, paired_z, sign_flip

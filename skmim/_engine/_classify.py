@@ -36,7 +36,7 @@ link's probabilities.
 import numpy as np
 import torch
 
-from ._api import SubspaceFit, _numpy, _refine, best_of_starts, device_info, random_starts
+from ._common import SubspaceFit, _numpy, _refine, best_of_starts, device_info, random_starts
 from ._data import back_project, samples_of
 from ._device import torch_threads
 from ._grassmann import LogLoss, link_heldout_losses, ordered_by_link

@@ -1,0 +1,539 @@
+"""The "refined" solver (the default): stage-1 starts raced by Grassmannian refinement.
+
+Stage 1 runs with each candidate loss (and, with ``loss="auto"``, the
+sliced-inverse-regression and learned-transform starts); each start is
+refined on the training part, the refinements stepping in turn and merging
+when they meet; the best held-out loss wins, the dimension is chosen by
+held-out loss when ``n_components="auto"``, an unconfirmed refinement falls
+back to the spectral estimate on all samples, and a confirmed one is
+continued on all samples before the outer layer is fitted.
+"""
+
+import itertools
+import math
+
+import numpy as np
+import torch
+
+from ._channel import LEARNED_ROUNDS, LEARNED_SETTLED, positive_directions
+from ._common import (
+    LINEAR,
+    SubspaceFit,
+    _degenerate_fit,
+    _descent,
+    _final_stage2,
+    _heldout_reference,
+    _numpy,
+    _polish,
+    _spectral_fit,
+    _stage1,
+    _store_refinement,
+    confirmation_z,
+    mean_loss,
+)
+from ._data import back_project
+from ._grassmann import huber_gains, link_heldout_losses, ordered_by_link
+from ._layerwise import (
+    STAGE1_RECORDS,
+    SecondMoment,
+    _projection_distance,
+    noise_level,
+    ritz_values,
+    second_moment_matrix,
+)
+from ._losses import Stage1Loss, robust_scale
+from ._null import null_z
+from ._ridge import ridge_gcv
+from ._sliced import membership_top_eigenvalue, slice_membership, sliced_directions
+from ._stats import CONFIRM_Z, count_above_noise, paired_z, sign_flip
+
+
+def _learned_start(s1, fits, callback):
+    """The spectral estimate of the label transform learned through the Huber start.
+
+    ``fits`` maps the candidate losses to their stage-1 fits; the rounds
+    (:func:`positive_directions`, ``LEARNED_ROUNDS`` of them) start from
+    Huber's (bounded scores), else the first, each estimating the transform
+    through the current subspace, until a round moves it by less than
+    ``LEARNED_SETTLED`` (at most ``LEARNED_ROUNDS``). Skipped when that
+    start's weakest kept Ritz value stands at least ``LEARNED_GATE`` times
+    above its noise edge (the losses' own starts see the signal then: at
+    d = 256 the Huber start's ratios were 0.9-1.1 at the onset points of
+    issue 14 and 1.3-1.6 at ``h2+h2``, n = 16 d and ``h4+h4``, n = 32 d).
+    With ``n_components=None`` the Huber start keeps the directions above
+    ``NOISE_MARGIN`` (1.25) times the edge, so the learned start runs only
+    when none is (its one direction is then the strongest); with a given
+    ``n_components`` above what the start sees, it always runs. Returns a
+    :class:`SubspaceFit` named ``LEARNED``, or None.
+    """
+    seed_fit = fits.get("huber", next(iter(fits.values()), None))
+    if seed_fit is None or seed_fit.n_components < 1:
+        return None
+    k = seed_fit.n_components
+    ritz = np.abs(np.asarray(seed_fit.spectrum[:k], dtype=float))
+    if ritz.size and ritz.min() >= LEARNED_GATE * seed_fit.noise_level > 0:
+        return None
+    V = torch.as_tensor(seed_fit.subspace).to(s1.device, s1.dtype)
+    found, rounds = None, 0
+    while rounds < LEARNED_ROUNDS:
+        trial = positive_directions(s1, V)
+        if trial is None:
+            break  # a constant transform: the last round's estimate stands
+        found, rounds = trial, rounds + 1
+        moved = _projection_distance(V, found[0])
+        V = found[0]
+        if moved < LEARNED_SETTLED:
+            break
+    if found is None:
+        return None
+    _, vals, level = found
+    if callback is not None:
+        callback("learned_start", {"rounds": rounds, "from": seed_fit.loss})
+    return SubspaceFit(loss=LEARNED, subspace=sign_flip(_numpy(V)), n_components=k,
+                       spectrum=_numpy(vals), noise_level=level, degenerate=False,
+                       history={key: [] for key in STAGE1_RECORDS})
+
+
+# Name of the first-order start (sliced inverse regression) among the candidates.
+SLICED = "sliced"
+
+
+# Name of the start from the learned label transform (_learned_start).
+LEARNED = "learned"
+
+
+# the learned start is skipped when the Huber start's Ritz values stand this
+# far above their noise edge
+LEARNED_GATE = 1.25
+
+
+# With n_components="auto", a direction of the second-order start completes
+# the first-order ones when it is more than 45 degrees from their span.
+FILL_SINE = np.sqrt(0.5)
+
+
+# Two refinements whose subspaces come this close (projection distance) are
+# at the same point of the same objective: only the better one goes on.
+MERGE_DISTANCE = 0.05
+
+
+# Two refinements whose held-out predictions differ (half mean squared
+# difference) by less than this fraction of the better one's held-out loss,
+# and of what it explains (the mean's held-out loss minus its own), fit the
+# same function: the directions they differ in are ones the link barely uses
+# (a subspace larger than the data's, whose spare directions wander), and
+# only the better goes on. (Relative to the loss alone, two runs near the
+# mean would merge at a saddle; relative to what is explained alone, two runs
+# half-way would merge before either had converged.)
+MERGE_FUNCTION = 0.01
+
+
+def _same_function(a, b, baseline, weights):
+    """Whether descents ``a`` and ``b`` predict the held-out samples alike (``MERGE_FUNCTION``)."""
+    fa, fb = a.heldout_predictions, b.heldout_predictions
+    if fa is None or fb is None:
+        return False
+    best = min(a.best_val, b.best_val)
+    scale = min(baseline - best, best)
+    diff = ((fa - fb) ** 2).reshape(len(weights), -1).sum(dim=1)
+    return scale > 0 and 0.5 * float(weights @ diff) / float(weights.sum()) < MERGE_FUNCTION * scale
+
+
+def _fit_refined(s1, train, valid, final, everything, losses, cfg, seed, callback,
+                 row_keys=None):
+    """Stage 1 with each candidate loss, each refined; the best on ``valid`` kept.
+
+    The held-out loss after refinement tells a start that converged from one
+    stuck at a saddle far more reliably than any spectral score (at d = 64,
+    ``h2+h2``, n = 4 d it was 0.03 for the start that reached distance 0.10
+    and 0.38 for the one that stayed at 0.50), so every loss is tried. The
+    refinements run in turns, one step each; all of them minimize the same
+    function of the subspace, so when two reach the same subspace (projection
+    distance below ``MERGE_DISTANCE``) the one with the larger held-out loss
+    stops there (``SubspaceFit.selection`` keeps its score). With
+    ``cfg["first_order"]`` the sliced-inverse-regression start joins the
+    candidates (:func:`_sliced_start`), with ``cfg["learned"]`` the start of
+    the learned label transform (:func:`_learned_start`). A kept, confirmed
+    refinement is continued on ``everything`` (:func:`_polish`).
+
+    When no refinement predicts ``valid`` better than its mean
+    (:func:`mean_loss`), none has found anything the held-out samples confirm,
+    and which loss "wins" is noise. The refinement is then dropped
+    (``SubspaceFit.refined`` False) and the subspace is the spectral estimate
+    (:func:`_spectral_estimate`: what stage 1's power iteration converges to)
+    on ``everything`` (all samples, 25 % more than the training part at the
+    default split) with the Huber loss, whose bounded scores make it the
+    candidate with a reliable noise edge (with a single given loss: that one);
+    with the first-order start among the candidates, the first-order estimate
+    on ``everything`` instead when its top eigenvalue stands further above
+    its null than the spectral estimate's (:func:`_unrefined_start`).
+    ``row_keys`` order ``everything``'s rows for that null.
+    """
+    runs = []
+
+    def add_run(name, fit, gen, tag):
+        if cfg["n_components"] is None and fit.n_components > RACE_MAX_COMPONENTS:
+            # the held-out search after the race grows the dimension where needed
+            fit.subspace = fit.subspace[:, :RACE_MAX_COMPONENTS]
+            fit.n_components = RACE_MAX_COMPONENTS
+        V0 = torch.as_tensor(fit.subspace).to(s1.device, s1.dtype)
+        runs.append((name, fit, gen, _descent(train, valid, V0, cfg, callback, tag)))
+
+    for name in losses:
+        fit, state = _stage1(s1, name, cfg, seed, callback, limit=True)
+        if fit is not None:
+            # with several candidates the progress lines name the loss
+            add_run(name, fit, state[1], {"loss": name} if len(losses) > 1 else None)
+    if cfg.get("learned", False):
+        fit = _learned_start(s1, {name: fit for name, fit, _, _ in runs}, callback)
+        if fit is not None:
+            add_run(LEARNED, fit, torch.Generator().manual_seed(int(seed)), {"loss": LEARNED})
+    if cfg.get("first_order", False):
+        # the second-order start that completes the first-order directions:
+        # Huber's, whose bounded scores have no single-sample spikes
+        fillers = {name: fit.subspace for name, fit, _, _ in runs}
+        fit = _sliced_start(s1, cfg, callback, fillers.get("huber", next(iter(fillers.values()), None)))
+        if fit is not None:
+            add_run(SLICED, fit, torch.Generator().manual_seed(int(seed)), {"loss": SLICED})
+    if not runs:
+        return _degenerate_fit(s1, final, seed, s1.device, s1.dtype, cfg, losses[0])
+    active = list(runs)
+    baseline = mean_loss(train, valid)
+    heldout_weights = torch.as_tensor(valid.weights, dtype=valid.dtype, device=valid.device)
+    while active:
+        for run in active:
+            run[3].step()
+        active = [run for run in active if not run[3].done]
+        for a, b in itertools.combinations(list(active), 2):
+            if a in active and b in active and (
+                    _projection_distance(a[3].V, b[3].V) < MERGE_DISTANCE
+                    or _same_function(a[3], b[3], baseline, heldout_weights)):
+                worse = b if b[3].best_val >= a[3].best_val * (1 - 1e-9) else a
+                active.remove(worse)
+                if callback is not None:
+                    callback("refine_merged", {"loss": worse[0], "into": (a if worse is b else b)[0],
+                                               "step": worse[3].n_iter})
+    scores, best = {}, None
+    for name, fit, gen, descent in runs:
+        _store_refinement(fit, descent)
+        scores[name] = descent.best_val
+        if best is None or scores[name] < best[0] - 1e-9 * abs(best[0]):
+            best = (scores[name], fit, gen, descent)
+    best_val, fit, gen, descent = best
+    if cfg["n_components"] is None:
+        # forward: a dimension found larger is refined and searched again from there
+        while True:
+            k = fit.n_components
+            fit, descent = _choose_dimension(fit, descent, train, valid, cfg, callback)
+            if fit.n_components <= k:
+                break
+        best_val = descent.best_val
+    fit.selection = scores
+    fit.refined = True
+    z = confirmation_z(descent, train, cfg["huber_delta"])
+    if cfg["n_components"] is None:
+        z = _linear_if_as_good(fit, descent, train, valid, cfg, callback, z)
+    fit.heldout = (best_val, baseline, z)
+    if everything is not None:
+        if not z < -CONFIRM_Z:
+            name = "huber" if len(losses) > 1 and "huber" in losses else fit.loss
+            kept, info = _unrefined_start(everything, name, cfg, row_keys)
+            if callback is not None:
+                callback("refine_dropped", {"val_loss": best_val, "mean_loss": baseline,
+                                            "z": z, "loss": name} | info)
+            if kept is not None:
+                kept.selection, kept.refined, kept.heldout = scores, False, fit.heldout
+                fit = kept
+    if fit.refined and fit.loss != LINEAR:
+        _polish(fit, descent, everything, cfg, callback)
+    if final is not None:
+        _final_stage2(fit, final, gen, cfg)
+    return fit
+
+
+def _linear_if_as_good(fit, descent, train, valid, cfg, callback, z):
+    """``n_components="auto"``: the linear model instead, when it predicts as well.
+
+    A ridge regression on all columns (penalty by GCV) is the one-index model
+    with a linear link. When its held-out Huber loss is within one standard
+    error of the best refinement's (paired per-sample differences), the
+    simpler model is kept: ``fit`` becomes that direction with a linear outer
+    layer (``loss == "linear"``, ``refined`` False). Returns the confirmation
+    z-score of the model kept (:func:`confirmation_z`).
+    """
+    center, delta = _heldout_reference(train, cfg["huber_delta"])
+    model_gain, w = descent.heldout_gain(center, delta)
+    res = ridge_gcv(train, lambda X: X, train.n_features)
+    coef, intercept = res["coef"].to(train.dtype), res["intercept"]
+    linear_gain, _ = huber_gains(valid.map(lambda Xc, yc, wc: (Xc @ coef + intercept, yc, wc)),
+                                 center, delta)
+    better = paired_z(linear_gain - model_gain, w)
+    if callback is not None:
+        callback("linear_compared", {"z": better})
+    if not better < 1.0 or not float(coef.norm()) > 0:
+        return z
+    fit.subspace = sign_flip(_numpy(coef / coef.norm())[:, None])
+    fit.n_components, fit.loss, fit.refined = 1, LINEAR, False
+    fit.refine_history, fit.refine_iter, fit.first_layer = None, 0, None
+    fit.hit_max_iter = False
+    return paired_z(linear_gain, w)
+
+
+# With n_components="auto", the race refines each start with at most this
+# many of its directions (its leading ones); the held-out dimension search
+# after it adds directions where the data ask for them. Heavy-tailed labels
+# put spurious directions above the noise edge: on ISLR Wage a start of nine
+# directions (a link basis of 715 functions) took 19 s of a 44 s fit (one
+# fold, a one-off measurement).
+RACE_MAX_COMPONENTS = 4
+
+
+# A smaller dimension whose held-out loss is within this fraction of the best
+# counts as equal even when the standard error is smaller still: directions
+# that improve the fit by less are not worth their link basis. (On h3+h3 at
+# d = 256, n = 16 d the loss was 0.002536 at r = 2 and 0.002494 at r = 4,
+# 1.7 % apart but 1.3 standard errors, and r = 4 was kept.)
+DIMENSION_RTOL = 0.02
+
+
+# One dimension less than the choice, when its unrefined held-out loss is
+# within this fraction of the best, is refined and scored again.
+SMALLER_RTOL = 0.25
+
+
+# The dimension search goes up to the dimension whose full tensor Hermite
+# basis has at most this many functions (r = 8 at degree 4); the basis it
+# fits is bounded by MAX_LINK_BASIS (_grassmann.py) below that.
+MAX_SEARCH_BASIS = 500
+
+
+def residual_directions(train, residuals, V, cfg, count, n_iter=8, extra=4):
+    """Directions outside ``span(V)`` along which the residuals still depend on ``x``.
+
+    Stage 1 on the ``residuals`` of a fit on ``train``: the Huber scores
+    ``s`` of the residuals give the first-order direction ``E[s x]`` and the
+    second-moment matrix ``E[s x x^T]``, both restricted to the orthogonal
+    complement of ``V`` (randomized block power iteration, ``count + extra``
+    vectors). Returns ``(directions, ratios)``: unit columns and their
+    signal over the noise expected for scores independent of ``x`` (the
+    squared norm of ``E[s x]`` over its null mean, the Ritz values over the
+    noise edge), by decreasing ratio.
+    """
+    d = train.n_features
+    loss = Stage1Loss("huber", residuals, train.weights, cfg["huber_delta"])
+    if loss.is_degenerate or count < 1:
+        return V[:, :0], np.zeros(0)
+    scores = loss.sample_scores()
+    samples = train.with_targets(scores)
+    w = train.weights
+    n = float(w.sum())
+    rms2 = float(w @ scores ** 2) / n
+
+    def outside(M):
+        return M - V @ (V.T @ M)
+
+    g = outside(samples.reduce(lambda Xc, sc, wc: back_project(Xc, (wc * sc)[:, None])) / n)
+    first_ratio = float((g * g).sum()) / (rms2 * d / n) if rms2 > 0 else 0.0
+    sigma = SecondMoment(samples)
+    p = max(1, min(count + extra, d - V.shape[1]))
+    gen = torch.Generator().manual_seed(0)
+    B = outside(torch.randn(d, p, generator=gen, dtype=torch.float64).to(V))
+    for _ in range(n_iter):
+        B, _ = torch.linalg.qr(outside(sigma @ B))
+    vals, vecs = ritz_values(sigma, B)
+    level = noise_level(scores, w, d)
+    dirs = [g[:, 0] / g.norm()] if float(g.norm()) > 0 else []
+    ratios = [first_ratio] if dirs else []
+    for j in range(min(count, vecs.shape[1])):
+        dirs.append(vecs[:, j])
+        ratios.append(abs(float(vals[j])) / level if level > 0 else 0.0)
+    order = np.argsort(ratios)[::-1]
+    return torch.stack([dirs[j] for j in order], dim=1), np.asarray(ratios)[order]
+
+
+def _candidate_basis(V, directions, max_components):
+    """Nested candidate directions: ``V`` first, then ``directions`` outside its span.
+
+    ``directions`` are taken in order, each kept (its orthogonalized part)
+    when more than 45 degrees from the span so far.
+    """
+    B = V
+    for j in range(directions.shape[1]):
+        if B.shape[1] >= max_components:
+            break
+        p = directions[:, j]
+        r = p - B @ (B.T @ p)
+        norm = float(r.norm())
+        if norm > FILL_SINE:
+            B = torch.cat([B, (r / norm)[:, None]], dim=1)
+    return B
+
+
+def _choose_dimension(fit, descent, train, valid, cfg, callback):
+    """``n_components="auto"``: the dimension chosen by held-out loss.
+
+    Candidates are nested: the ``j`` most important directions of the best
+    refinement (:func:`ordered_by_link`) for ``j`` up to its dimension, then
+    that subspace completed by the directions stage 1 finds in its residuals
+    (:func:`residual_directions`). For each, the link alone is fitted on the
+    training part and scored on the held-out part; the smallest dimension
+    whose held-out (Huber) loss is within one standard error (of the paired
+    per-sample difference) of the best is kept, and refined when it is not
+    the best refinement's own (a larger one is searched again from there).
+    A dimension within ``DIMENSION_RTOL`` of the best loss counts as within
+    it too. Returns the fit and its descent.
+    """
+    V, _ = descent.result()
+    k = V.shape[1]
+    fit.n_components = k
+    degree = cfg["degree"]
+    ordered = ordered_by_link(train, V, degree)
+    top = min(cfg["max_components"], train.n_features)
+    while top > 1 and math.comb(top + degree, degree) > MAX_SEARCH_BASIS:
+        top -= 1
+    residuals = descent.train_residuals()
+    extra, _ = residual_directions(train, residuals, V, cfg, max(top - k, 0))
+    B = _candidate_basis(ordered, extra, max(top, k))
+    # scored by the Huber loss (threshold from the robust scale of the
+    # training residuals): its per-sample values have a finite variance, so
+    # the standard errors mean something under heavy-tailed noise too
+    delta = cfg["huber_delta"] * robust_scale(residuals, train.weights)
+    losses, means, best = {}, {}, None
+    for j in range(1, B.shape[1] + 1):
+        if j > k and math.comb(j + degree, degree) > MAX_SEARCH_BASIS:
+            break
+        loss, w = link_heldout_losses(train, valid, B[:, :j], degree, delta or None)
+        losses[j], means[j] = loss, float(w @ loss / w.sum())
+        if best is None or means[j] < best[1]:
+            best = (j, means[j])
+        elif j > max(best[0], k) + 1:
+            break  # two dimensions past the best without improvement
+
+    def as_good(loss, mean):
+        return (paired_z(loss - losses[best[0]], w) < 1.0
+                or mean <= best[1] * (1.0 + DIMENSION_RTOL))
+
+    chosen = next(j for j in sorted(losses) if j == best[0] or as_good(losses[j], means[j]))
+    fit.dimension_scores = means
+    if callback is not None:
+        callback("dimension_chosen", {"n_components": chosen, "refined": k,
+                                      "scores": fit.dimension_scores})
+
+    def refined(j):
+        run = _descent(train, valid, B[:, :j], cfg, callback, {"loss": f"r={j}"})
+        while not run.step():
+            pass
+        return run
+
+    # the candidates below the best refinement's dimension are its directions
+    # without a refinement of their own, which handicaps them: one dimension
+    # less, if close, is refined and scored again
+    smaller = chosen - 1
+    if 1 <= smaller < k and means[smaller] <= best[1] * (1.0 + SMALLER_RTOL):
+        trial = refined(smaller)
+        V_trial, _ = trial.result()
+        loss, _ = link_heldout_losses(train, valid, V_trial, degree, delta or None)
+        if as_good(loss, float(w @ loss / w.sum())):
+            fit.n_components = smaller
+            _store_refinement(fit, trial)
+            return fit, trial
+    if chosen == k:
+        return fit, descent
+    new = refined(chosen)
+    fit.n_components = chosen
+    _store_refinement(fit, new)
+    return fit, new
+
+
+def _unrefined_start(everything, name, cfg, row_keys=None):
+    """The spectral estimate with loss ``name`` on ``everything``, or None if degenerate.
+
+    With the first-order start among the candidates, the first-order
+    (sliced-inverse-regression) estimate instead when its top eigenvalue
+    stands more null standard deviations above its null mean than the
+    spectral estimate's does (:func:`_null_scores`); then completed by the
+    spectral estimate's directions as in the race, with at least one sliced
+    direction even under the noise edge. Returns ``(fit, info)``; ``info``
+    names the estimate (``"start"``) and holds the two null scores.
+    """
+    spectral = _spectral_fit(everything, name, cfg)
+    if not cfg.get("first_order", False):
+        return spectral, {"start": name}
+    z_sliced, z_spectral = _null_scores(everything, name, cfg, row_keys)
+    info = {"z_sliced": z_sliced, "z_spectral": z_spectral}
+    if spectral is not None and not z_sliced > z_spectral:
+        return spectral, info | {"start": name}
+    sliced = _sliced_start(everything, cfg, None, None if spectral is None else spectral.subspace,
+                           min_count=1)
+    return sliced, info | {"start": SLICED}
+
+
+def _null_scores(samples, name, cfg, row_keys=None):
+    """Null z-scores of the top eigenvalues of the sliced and the ``name`` spectral matrices.
+
+    Each is ``(value - null mean) / null standard deviation`` over the
+    circular shifts of :func:`._null.null_z`, along the rows sorted by
+    ``row_keys`` (random keys, equal for copies of a row; None: the rows'
+    order in ``samples``). Both estimates' noise
+    edges are approximations of different quality (the spectral one is
+    conservative for heavy-tailed scores, the sliced one is close), so their
+    ratios to the edges do not compare; distances to the same kind of null do.
+    """
+    # stable: copies of a row (equal keys) stay adjacent, in a fixed order
+    order = (np.arange(samples.n_samples) if row_keys is None
+             else np.argsort(row_keys, kind="stable"))
+    w = samples.weights
+    z_sliced, _, _ = null_z(lambda m: membership_top_eigenvalue(samples, m),
+                            slice_membership(samples), w, order)
+    loss = Stage1Loss(name, samples.targets, w, cfg["huber_delta"])
+    if loss.is_degenerate:
+        return z_sliced, -np.inf
+
+    def top(scores):
+        S = second_moment_matrix(samples.with_targets(scores))
+        return float(torch.linalg.eigvalsh(S).abs().max())
+
+    z_spectral, _, _ = null_z(top, loss.sample_scores(), w, order)
+    return z_sliced, z_spectral
+
+
+def _sliced_start(s1, cfg, callback, filler=None, min_count=0):
+    """The first-order start as a :class:`SubspaceFit`, or None.
+
+    The sliced-inverse-regression directions whose eigenvalues exceed
+    ``NOISE_MARGIN`` times the noise edge (None when there is none: links
+    without first-order information, every even link, do not pay for a
+    refinement from noise), completed by the directions of ``filler`` (a
+    second-order start, ``d x k`` NumPy) orthogonal to them: up to
+    ``n_components``, or with ``"auto"`` those more than 45 degrees from the
+    first-order span. ``min_count`` sliced directions are kept even under
+    the noise edge. A link with both kinds of directions (``mixed3``:
+    ``z1 z2`` second order, ``tanh(z3)`` first order) gets a start near its
+    whole subspace. Its spectrum and edge take the place of stage 1's.
+    """
+    k_given = cfg["n_components"]
+    V_all, vals, edge = sliced_directions(s1, k_given or cfg["max_components"])
+    spectrum = vals[:cfg["max_components"]]
+    count = max(count_above_noise(spectrum, edge), min_count)
+    if count == 0:
+        if callback is not None:
+            callback("sliced_start", {"signal": 0})
+        return None
+    k = k_given or count
+    V = V_all[:, :min(count, k)]
+    if filler is not None and (k_given is None or k > count):
+        F = torch.as_tensor(filler).to(V)
+        U, sv, _ = torch.linalg.svd(F - V @ (V.T @ F), full_matrices=False)
+        # span(F) has k dimensions: at least k - count of them lie outside span(V)
+        if k_given:
+            extra = k - count
+        else:
+            extra = min(int((sv > FILL_SINE).sum()), cfg["max_components"] - count)
+        V = torch.cat([V, U[:, :extra]], dim=1)
+    elif k > count:
+        V = V_all[:, :k]
+    if callback is not None:
+        callback("sliced_start", {"signal": count, "completed": V.shape[1] - count})
+    return SubspaceFit(loss=SLICED, subspace=sign_flip(_numpy(V)), n_components=V.shape[1],
+                       spectrum=spectrum, noise_level=edge, degenerate=False,
+                       history={key: [] for key in STAGE1_RECORDS})
