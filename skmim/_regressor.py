@@ -239,7 +239,14 @@ class MultiIndexNetRegressor(RegressorMixin, BaseMultiIndex):
         ``benchmarks/sweeps/real_table_checks.py``).
     validation_fraction : float in (0, 1), default=0.2
         Fraction of the samples held out to stop the refinement ("refined" and
-        "grassmann" solvers) and to choose among stage-1 losses.
+        "grassmann" solvers) and to choose among stage-1 losses. Near the
+        onset of recovery the refinements on the training part are what
+        limits the estimate (the refinement continued on all samples comes
+        after the choice), and a smaller fraction helps where the held-out
+        part stays large enough to judge: at d = 256, noise 0.1, 0.1 instead
+        of 0.2 took ``h2(z1) h2(z2)`` at n = 8 d from 0.864 to 0.072 and
+        ``z1 z2`` at n = 3 d from 0.483 to 0.286 (medians of five seeds), with
+        the same R^2 on the real-data benchmark.
     link_degree : int, default=4
         Total degree of the tensor Hermite basis of the link refitted during
         refinement: all ``C(r + degree, degree)`` functions while there are
