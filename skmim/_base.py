@@ -36,7 +36,7 @@ from ._preprocess import (
     unstandardize_rows,
 )
 from ._sklearn_private import Interval, StrOptions, _check_sample_weight
-from ._split import row_uniforms, upper_fraction
+from ._split import row_uniforms, upper_fraction, validation_fraction
 from ._verbose import Progress
 from ._version import DOCS_URL
 from ._warnings import SubspaceWarning, user_stacklevel
@@ -64,7 +64,7 @@ STAGE1_CONSTRAINTS = {
     "device": "no_validation",
     "dtype": [StrOptions({"auto", "float32", "float64"})],
     "batch_size": [Interval(numbers.Integral, 1, None, closed="left"), None],
-    "validation_fraction": [Interval(numbers.Real, 0, 1, closed="neither")],
+    "validation_fraction": [Interval(numbers.Real, 0, 1, closed="neither"), StrOptions({"auto"})],
     "link_degree": [Interval(numbers.Integral, 1, None, closed="left")],
     "max_iter": [Interval(numbers.Integral, 1, None, closed="left")],
     "n_iter_no_change": [Interval(numbers.Integral, 1, None, closed="left")],
@@ -369,7 +369,7 @@ class BaseMultiIndex(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
                 roles = ("stage 1",)
                 what = "stage 1"
         else:
-            valid = upper_fraction(u, sw, self.validation_fraction)
+            valid = upper_fraction(u, sw, validation_fraction(self.validation_fraction, u))
             masks = {"training": ~valid, "validation": valid}
             roles = ("training", "validation")
             what = f"the validation split (validation_fraction={self.validation_fraction})"

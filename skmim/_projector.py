@@ -42,8 +42,9 @@ class MultiIndexProjector(BaseMultiIndex):
         Stage-1 weight decay; ``None`` is ``1 / learning_rate`` (power iteration).
     init_scale : float, default=1e-3
         Norm of the first-layer rows during stage 1.
-    validation_fraction : float in (0, 1), default=0.2
-        Held-out fraction that stops the refinement.
+    validation_fraction : float in (0, 1) or "auto", default="auto"
+        Held-out fraction that stops the refinement (``"auto"``: see
+        :class:`MultiIndexNetRegressor`).
     link_degree : int, default=4
         Degree of the Hermite basis of the link refitted during refinement.
     max_iter : int, default=200
@@ -212,7 +213,7 @@ class MultiIndexProjector(BaseMultiIndex):
         learning_rate=1.0,
         weight_decay=None,
         init_scale=1e-3,
-        validation_fraction=0.2,
+        validation_fraction="auto",
         link_degree=4,
         max_iter=200,
         n_iter_no_change=15,

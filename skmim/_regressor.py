@@ -237,16 +237,17 @@ class MultiIndexNetRegressor(RegressorMixin, BaseMultiIndex):
         0.51 and 0.49 (the Cramer-Rao bound of an estimator that knows the
         link and the noise law is about 0.30 there;
         ``benchmarks/sweeps/real_table_checks.py``).
-    validation_fraction : float in (0, 1), default=0.2
+    validation_fraction : float in (0, 1) or "auto", default="auto"
         Fraction of the samples held out to stop the refinement ("refined" and
-        "grassmann" solvers) and to choose among stage-1 losses. Near the
+        "grassmann" solvers) and to choose among stage-1 losses. ``"auto"``:
+        0.2 up to 500 distinct rows, ``100 / n`` up to 1000, 0.1 beyond (the
+        held-out part keeps at least 100 rows while it shrinks). Near the
         onset of recovery the refinements on the training part are what
         limits the estimate (the refinement continued on all samples comes
-        after the choice), and a smaller fraction helps where the held-out
-        part stays large enough to judge: at d = 256, noise 0.1, 0.1 instead
-        of 0.2 took ``h2(z1) h2(z2)`` at n = 8 d from 0.864 to 0.072 and
-        ``z1 z2`` at n = 3 d from 0.483 to 0.286 (medians of five seeds), with
-        the same R^2 on the real-data benchmark.
+        after the choice): at d = 256, noise 0.1, 0.1 instead of 0.2 took
+        ``h2(z1) h2(z2)`` at n = 8 d from 0.864 to 0.072 and ``z1 z2`` at
+        n = 3 d from 0.483 to 0.286 (medians of five seeds), with the same
+        R^2 on the real-data benchmark.
     link_degree : int, default=4
         Total degree of the tensor Hermite basis of the link refitted during
         refinement: all ``C(r + degree, degree)`` functions while there are
@@ -533,7 +534,7 @@ class MultiIndexNetRegressor(RegressorMixin, BaseMultiIndex):
         activation="relu",
         alpha=None,
         outer_loss="squared",
-        validation_fraction=0.2,
+        validation_fraction="auto",
         link_degree=4,
         max_iter=200,
         n_iter_no_change=15,
