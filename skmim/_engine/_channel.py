@@ -10,9 +10,9 @@ with ``z = U^T x`` the true projections: it needs the link. Here ``E[|z|^2 /
 k | y]`` is estimated instead from the projections ``z_hat = V^T x`` of a
 current estimate ``V``, by a ridge regression of ``|z_hat|^2 / k - 1`` on
 Hermite functions of the normal scores of ``y``: a linearized
-message-passing step with the channel estimated from the data. It is still
-stage 1 (gradient descent on the network from a tiny initialization) with a
-transformed label. Where ``V`` is partly right (one direction of two, or
+message-passing step with the channel estimated from the data. The start is
+the top eigenvectors of ``E[T(y) x x^T]``, what stage 1's power iteration
+would converge to on the transformed label. Where ``V`` is partly right (one direction of two, or
 every direction at a large angle), the estimated transform sees the link
 through it, and the next spectral estimate is closer: at d = 256, noise 0.1,
 on all samples, rounds from the Huber spectral estimate took the distance of
@@ -28,8 +28,8 @@ part at n = 8 d the later rounds still gained (``h2*h2``: 0.93 -> 0.87 ->
 
 import numpy as np
 import torch
-from numpy.polynomial import hermite_e
 
+from ._grassmann import HermiteBasis
 from ._layerwise import noise_level, second_moment_matrix
 from ._losses import normal_scores
 
@@ -51,16 +51,6 @@ LEARNED_FLOOR = -0.9
 LEARNED_MAX_FEATURES = 1024
 
 
-def _hermite_features(u, count):
-    """``h_1(u) .. h_count(u)``, the normalized probabilists' Hermite functions."""
-    cols = []
-    for j in range(1, count + 1):
-        coef = np.zeros(j + 1)
-        coef[j] = 1.0
-        cols.append(hermite_e.hermeval(u, coef) / np.sqrt(float(np.prod(np.arange(1, j + 1)))))
-    return np.column_stack(cols)
-
-
 def learned_targets(samples, V, n_basis=LEARNED_BASIS, ridge=LEARNED_RIDGE):
     """Per-sample label transform ``T_i = G_i / (1 + G_i)`` learned through ``V``.
 
@@ -77,7 +67,10 @@ def learned_targets(samples, V, n_basis=LEARNED_BASIS, ridge=LEARNED_RIDGE):
     y = np.asarray(samples.targets, dtype=np.float64)
     w = np.asarray(samples.weights, dtype=np.float64)
     w = w / w.sum()
-    Phi = _hermite_features(normal_scores(y, w), n_basis)
+    # h_1 .. h_K of the scores: the link basis of the refinement in one coordinate,
+    # without its constant h_0
+    u = torch.as_tensor(normal_scores(y, w)[:, None])
+    Phi = HermiteBasis(1, n_basis, u.device, u.dtype).values(u)[:, 1:].numpy()
     Z = torch.cat(samples.project(V)).double().cpu().numpy()
     q = (Z * Z).sum(axis=1) / k - 1.0
     mean_phi, mean_q = w @ Phi, float(w @ q)
