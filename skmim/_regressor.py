@@ -174,7 +174,21 @@ class MultiIndexNetRegressor(RegressorMixin, BaseMultiIndex):
         and for ``d <= 1024`` (it forms the ``d x d`` matrix, ``n d^2`` per
         round): at d = 256, n = 12 d it took
         ``h4(z1) + h4(z2)`` from 0.66 to 0.025 and ``h2(z1) h2(z2)`` from 0.79
-        to 0.039 (medians of five seeds). The refinements take steps in
+        to 0.039 (medians of five seeds). Where the learned start runs,
+        with ``n_components`` of at most 2 and at most 16 samples per
+        feature, the best refinement of the race is followed by
+        approximate message passing with a learned channel (GAMP, the
+        link the Hermite fit through the current subspace, its noise
+        learned along, the rounds stopped once one does not lower the
+        held-out loss; see ``skmim/_engine/_amp.py``) and a refinement
+        from its estimate, named ``"amp"`` and kept when its held-out loss
+        is smaller: near the onset of recovery the refinement overfits the
+        training part (``h2(z1) + h2(z2)``, d = 256, n = 3 d: 512
+        directional parameters for about 670 training samples) where
+        message passing, which averages over the posterior, does not. At
+        d = 256, n = 3 d the median distance of ``h2+h2`` went from 0.56
+        to 0.10 and of ``z1*z2`` from 0.38 to 0.14 (five seeds;
+        ``benchmarks/onset.py``). The refinements take steps in
         turn; they minimize the same function of the subspace, so when two
         reach the same subspace (projection distance below 0.05) the one with
         the larger held-out loss stops (its score stays in ``loss_scores_``).
@@ -393,21 +407,23 @@ class MultiIndexNetRegressor(RegressorMixin, BaseMultiIndex):
         Stage-1 loss used (the chosen one when ``loss="auto"``), or
         ``"sliced"`` when the kept refinement started from sliced inverse
         regression, ``"learned"`` when it started from the learned label
-        transform (see ``loss``), or ``"linear"`` when (with ``n_components="auto"``) the
+        transform, ``"amp"`` when it started from message passing with a
+        learned channel (see ``loss``), or ``"linear"`` when (with ``n_components="auto"``) the
         ridge regression on all columns predicted the held-out samples
         within one standard error of the best refinement and was kept: the
         model is then linear (``subspace_`` its direction, ``linear_weights_``
         its coefficients, ``output_weights_`` zero).
     loss_scores_ : dict
         With ``loss="auto"``: per candidate start, the held-out loss after
-        refinement ("refined": smaller is better; ``"sliced"`` and
-        ``"learned"`` are listed when those starts were refined) or the ratio of its weakest kept Ritz value to
+        refinement ("refined": smaller is better; ``"sliced"``,
+        ``"learned"`` and ``"amp"`` are listed when those starts were refined) or the ratio of its weakest kept Ritz value to
         the noise edge ("layerwise": larger is better).
     spectrum_ : ndarray
         Ritz values of ``E[l'(0, y) x x^T]`` on the top singular directions of
         the first layer, by decreasing magnitude; for ``loss_ == "sliced"``
         the eigenvalues of the sliced-inverse-regression matrix, for
-        ``loss_ == "learned"`` the top eigenvalues of ``E[T(y) (x x^T - I)]``.
+        ``loss_ == "learned"`` the top eigenvalues of ``E[T(y) (x x^T - I)]``,
+        for ``loss_ == "amp"`` those of the start it continued.
     noise_level_ : float
         Spectrum edge expected from noise alone (of the matrix whose spectrum
         is in ``spectrum_``).

@@ -56,6 +56,17 @@ def _message(event, info, n_steps):
     if event == "learned_start":
         return (f"learned label transform: {info['rounds']} round(s) from the "
                 f"{info['from']!r} start, refined as candidate 'learned'")
+    if event == "amp_round":
+        return (f"message passing with the learned channel, round {info['round']}: "
+                f"noise {info['noise']:.4g}, held-out loss of the link {info['val_loss']:.4g}")
+    if event == "amp_result":
+        if not info["gained"]:
+            return ("message passing with the learned channel: no round improved the "
+                    "held-out loss of the best refinement's link; not refined")
+        return (f"message passing with the learned channel: refined as candidate 'amp', "
+                f"best validation loss {info['val_loss']:.4g} against "
+                f"{info['race_val_loss']:.4g} for the best start"
+                + (" (kept)" if info["kept"] else ""))
     if event == "refine_dropped":
         start = info.get("start", info["loss"])
         what = ("sliced inverse regression" if start == "sliced"
