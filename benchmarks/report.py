@@ -439,7 +439,10 @@ def _onset_section(out_dir):
              "Loureiro, NeurIPS 2025, arXiv:2502.02545) and Bayes-optimal GAMP from a random "
              "start (Aubin et al., NeurIPS 2018, arXiv:1806.05451; the quadratic links only). "
              "The references mark what is possible with the link known, not a competitor "
-             "skmim could match at small n. The dashed line is alpha_c.", "",
+             "skmim could match at small n. Near the onset the default itself runs GAMP "
+             "after its race, with the channel learned from the data (the link its Hermite "
+             "fit through the current subspace, the noise learned along; "
+             "`skmim/_engine/_amp.py`). The dashed line is alpha_c.", "",
              "![Median subspace distance against n/d, with alpha_c](_static/benchmarks/"
              "onset.png)", "",
              "Weak-recovery threshold: `1/alpha_c` is the largest eigenvalue of the map "

@@ -11,14 +11,17 @@ instead of maximizing the fit, and with the link known reaches 0.09 there.
 
 GAMP needs the channel ``p(y | z)``, ``z = U^T x``. Here it is learned: the
 link ``g`` is the refinement's Hermite ridge fit on the projections of the
-current estimate ``V`` (:func:`learned_channel`), the noise the root mean
-square of its residuals, floored at ``AMP_NOISE_FLOOR`` times the standard
-deviation of ``y`` (the in-sample residuals underestimate the noise, and a
-posterior sharper than the truth makes AMP confident in directions it has not
-learned). The rounds alternate (learn the channel through ``V``, run GAMP
-from ``V``); a prototype at d = 256, n = 3 d, 5 seeds (the channel learned
-from the default's estimate, on all samples) took ``h2+h2`` from 0.31-0.83 to
-0.13-0.30 and ``z1*z2`` from 0.14-0.50 to 0.14-0.15 in three or four rounds.
+current estimate ``V`` (:func:`learned_channel`), the noise starts at the
+root mean square of its residuals and is learned along the iterations (EM),
+floored at ``AMP_NOISE_FLOOR`` times the standard deviation of ``y`` (the
+in-sample residuals underestimate it, and a posterior sharper than the truth
+makes AMP confident in directions it has not learned). The rounds alternate
+(learn the channel through ``V``, run GAMP from ``V``) while the held-out
+loss of the link falls (:func:`amp_rounds`). The refined solver runs them
+from the race's best refinement near the onset and refines their estimate
+(``_solver_refined._amp_refinement``): at d = 256, 5 seeds, the median
+distance of ``h2+h2`` at n = 3 d went from 0.56 to 0.10 and of ``z1*z2`` from
+0.38 to 0.14 (``benchmarks/onset.py``).
 
 The posterior of ``z`` given ``(omega, V, y)`` is integrated on a grid of
 whitened coordinates ``z = omega + L xi`` (``L L^T = V``), as in the benchmark
@@ -26,7 +29,8 @@ reference (``benchmarks/onset_references.py``); for a polynomial link,
 ``g(omega + L xi)`` is a polynomial of the same degree in ``xi``, whose
 coefficients per sample come from its values at a few fixed points (one
 small matrix product), so that the residuals on the whole grid are one
-product of ``n x B`` by ``B x K``. The grid grows as ``K^r``: the solver runs
+product of ``n x B`` by ``B x K``; the likelihood is averaged over each grid
+cell (:func:`_posterior_outputs`). The grid grows as ``K^r``: the solver runs
 this only for ``r <= AMP_MAX_COMPONENTS``. GAMP's derivation assumes rows of
 ``x`` with independent standardized entries; on other designs its estimate is
 only one more candidate, judged by the held-out loss like the others.
@@ -40,7 +44,7 @@ from ._grassmann import HermiteBasis, _fit_link_projected, _projected, link_held
 
 # rounds of (learn the channel through V, run GAMP from V)
 AMP_ROUNDS = 3
-# GAMP iterations per round (from an informed start it settles in 10-20)
+# GAMP iterations per round, at most (from an informed start it settles in 10-20)
 AMP_ITER = 20
 # the rounds stop after this many in a row without a held-out gain
 AMP_PATIENCE = 1
@@ -50,9 +54,10 @@ AMP_TOL = 1e-3
 AMP_NOISE_FLOOR = 0.1
 # at most this many directions (the grid has K^r nodes)
 AMP_MAX_COMPONENTS = 2
-# at most this many samples per feature: above the onset the refinement is
-# already near the Bayes-optimal distance (h2+h2 at n = 4 d: 0.065 against
-# GAMP's 0.063 with the link known), and the grid costs n K B per iteration
+# at most this many samples per feature: well above the onset the
+# refinement is near the Bayes-optimal distance (h2+h2 at n = 4 d: 0.065
+# against GAMP's 0.063 with the link known), and the grid costs n K B per
+# iteration; h2*h2 and h4+h4 still gained at n = 8 d (d = 256)
 AMP_MAX_RATIO = 16
 # grid: whitened coordinates (the prior N(0, I)) in the ball of this radius,
 # this step (the likelihood is averaged over each cell, _posterior_outputs)
