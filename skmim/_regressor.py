@@ -164,7 +164,8 @@ class MultiIndexNetRegressor(RegressorMixin, BaseMultiIndex):
         it. Another, ``"learned"``, is the spectral estimate of a label
         transform learned from the data: ``T(y) = G / (1 + G)`` with ``G`` a
         regression of ``|V^T x|^2 / k - 1`` on Hermite functions of the
-        normal scores of ``y``, ``V`` the Huber start, in up to four rounds
+        normal scores of ``y``, ``V`` the Huber start (and, as a second
+        candidate of the same name, the rank start), in up to four rounds
         (the transform ``1 - 1 / E[|z|^2 / k | y]`` of the optimal spectral
         method, which needs the link, estimated through the current
         projections).
@@ -175,8 +176,8 @@ class MultiIndexNetRegressor(RegressorMixin, BaseMultiIndex):
         round): at d = 256, n = 12 d it took
         ``h4(z1) + h4(z2)`` from 0.66 to 0.025 and ``h2(z1) h2(z2)`` from 0.79
         to 0.039 (medians of five seeds). Where the learned start runs,
-        with ``n_components`` of at most 2 and at most 16 samples per
-        feature, the best refinement of the race is followed by
+        with ``n_components`` of at most 2 and at most 16 training
+        samples per feature, the best refinement of the race is followed by
         approximate message passing with a learned channel (GAMP, the
         link the Hermite fit through the current subspace, its noise
         learned along, the rounds stopped once one does not lower the

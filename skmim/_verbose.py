@@ -58,7 +58,8 @@ def _message(event, info, n_steps):
                 f"{info['from']!r} start, refined as candidate 'learned'")
     if event == "amp_round":
         return (f"message passing with the learned channel, round {info['round']}: "
-                f"noise {info['noise']:.4g}, held-out loss of the link {info['val_loss']:.4g}")
+                f"starting noise {info['noise']:.4g}, held-out loss of the link "
+                f"{info['val_loss']:.4g}")
     if event == "amp_result":
         if not info["gained"]:
             return ("message passing with the learned channel: no round improved the "

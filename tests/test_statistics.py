@@ -421,9 +421,13 @@ def test_learned_label_transform_finds_the_second_direction(seed):
     # issue 14: h4(z1) + h4(z2) at d = 128, n = 12 d. The losses' starts see
     # one direction (the refinement from them stays at 0.69 / 0.69, seeds
     # 1 / 2); the label transform learned through the Huber start sees both
-    # and its refinement reaches 0.025 / 0.025
+    # and its refinement reaches 0.025 / 0.025 (on seed 2 message passing
+    # from that refinement then scores a little better on the held-out part,
+    # at 0.026)
     problem = GaussianMultiIndex(128, "h4+h4", noise=0.1, random_state=seed)
     X, y = problem.sample(12 * 128, random_state=seed + 100)
     model = MultiIndexNetRegressor(n_components=2, random_state=seed).fit(X, y)
-    assert model.loss_ == "learned" and model.refined_
+    assert model.loss_ in ("learned", "amp") and model.refined_
+    assert model.loss_scores_["learned"] < 0.1 * min(
+        model.loss_scores_[name] for name in ("squared", "huber", "abs", "rank"))
     assert subspace_distance(model.subspace_, problem.subspace) < 0.1

@@ -110,7 +110,11 @@ def _posterior_outputs(omega, Vm, y, w, basis, coef, noise):
     """``g_out = V^{-1} (E[z | omega, V, y] - omega)`` per sample (n x r).
 
     Also returns the weighted mean over samples (weights ``w``) of the
-    posterior mean of ``(y - g(z))^2``, the EM update of the noise variance.
+    posterior mean of the squared noise ``(y - g(z))^2`` (within a cell:
+    the node's residual shrunk by ``noise^2 / var`` plus ``noise^2 (1 -
+    noise^2 / var)``, ``var`` the cell's likelihood variance below), the EM
+    update of the noise variance. Raises ``torch.linalg.LinAlgError`` when
+    ``V`` is not positive definite.
 
     The posterior is ``N(y; g(z), noise^2) N(z; omega, V)``; in whitened
     coordinates ``xi`` it is integrated on the grid (:func:`_grid`, step
@@ -138,6 +142,8 @@ def _posterior_outputs(omega, Vm, y, w, basis, coef, noise):
     F = torch.cat([torch.ones_like(nodes[:, :1]), nodes], dim=1).float()  # K x (1 + r)
     logprior = (2.0 * logprior).float()
     shifts = points @ L.T
+    noise2 = noise * noise
+    tiny = torch.finfo(torch.float32).tiny
     block = max(1, AMP_BLOCK // max(nodes.shape[0], 2 * basis.size))
     means, sq = [], 0.0
     for s in range(0, n, block):
@@ -149,14 +155,19 @@ def _posterior_outputs(omega, Vm, y, w, basis, coef, noise):
         c32 = c.float()
         res2 = (yb.float()[:, None] - c32 @ grid_basis) ** 2
         var = sum((c32 @ G) ** 2 for G in grid_gradients)
-        var.mul_(step * step / 12.0).add_(noise * noise)
+        var.mul_(step * step / 12.0).add_(noise2).clamp_(min=tiny)
         t = res2 / var
         t += torch.log(var)
         t -= logprior
         t = torch.exp(t.sub_(t.min(dim=1, keepdim=True).values).mul_(-0.5))
         m = (t @ F).to(omega.dtype)
         means.append(m[:, 1:] / m[:, :1])
-        sq += float(w[s:s + block] @ ((t * res2).sum(dim=1).to(omega.dtype) / m[:, 0]))
+        # the posterior mean of the squared noise within a cell (a Gaussian
+        # cell model): the residual shrunk by noise^2 / var, plus what the
+        # cell leaves undetermined
+        shrink = noise2 / var
+        e2 = res2 * shrink * shrink + noise2 * (1.0 - shrink)
+        sq += float(w[s:s + block] @ ((t * e2).sum(dim=1).to(omega.dtype) / m[:, 0]))
     return torch.cat(means) @ Linv, sq / float(w.sum())
 
 
@@ -171,8 +182,12 @@ def gamp(samples, V0, basis, coef, noise, floor, n_iter=None):
     semi-definite), ``B = X^T g_out / sqrt(d) + W A`` and the Gaussian
     prior's denoiser ``W = B (I + A)^{-1}``, ``C = (I + A)^{-1}`` (damped by
     ``AMP_DAMPING``; once ``W`` alternates between two values, ``W`` too).
-    ``n_iter`` defaults to ``AMP_ITER``. Returns ``W`` (d x r), or None
-    when it is not finite.
+    The noise is learned along (EM-GAMP, Vila and Schniter, 2013): each
+    iteration sets it to the root of the posterior mean of the squared
+    noise, at least ``floor``. ``n_iter`` defaults to ``AMP_ITER``; the
+    iterations stop earlier once one changes ``W`` by less than ``AMP_TOL``
+    of its norm. Returns ``W`` (d x r), or None when it or the noise is not
+    finite or the variances stop being positive definite.
     """
     n_iter = AMP_ITER if n_iter is None else n_iter
     n, d = samples.n_samples, samples.n_features
@@ -193,8 +208,13 @@ def gamp(samples, V0, basis, coef, noise, floor, n_iter=None):
     for _ in range(n_iter):
         Vm = scale * C
         omega = torch.cat(samples.project(W)) / root - g_prev @ Vm
-        g_out, em = _posterior_outputs(omega, Vm, y, w, basis, coef, noise)
-        noise = max(math.sqrt(em), floor)
+        try:
+            g_out, em = _posterior_outputs(omega, Vm, y, w, basis, coef, noise)
+        except torch.linalg.LinAlgError:
+            return None
+        if not math.isfinite(em):
+            return None
+        noise = max(floor, math.sqrt(em))
         A = alpha * scale * (g_out.T @ (w[:, None] * g_out)) / n
         B = samples.back_project(w[:, None] * g_out) / root + W @ A
         C_new = torch.linalg.inv(eye + A)

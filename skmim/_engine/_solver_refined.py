@@ -3,7 +3,9 @@
 Stage 1 runs with each candidate loss (and, with ``loss="auto"``, the
 sliced-inverse-regression and learned-transform starts); each start is
 refined on the training part, the refinements stepping in turn and merging
-when they meet; the best held-out loss wins, the dimension is chosen by
+when they meet; near the onset the best of them is continued by message
+passing with a learned channel (:mod:`._amp`) and refined again; the best
+held-out loss wins, the dimension is chosen by
 held-out loss when ``n_components="auto"``, an unconfirmed refinement falls
 back to the spectral estimate on all samples, and a confirmed one is
 continued on all samples before the outer layer is fitted.
@@ -95,7 +97,7 @@ def _learned_start(s1, seed_fit, callback):
                        history={key: [] for key in STAGE1_RECORDS})
 
 
-def _amp_refinement(s1, train, valid, fit, V0, cfg, callback):
+def _amp_refinement(train, valid, fit, V0, cfg, callback):
     """Message passing with a learned channel from the race's best refinement ``V0``.
 
     Runs where the learned start did (near the onset, where the
@@ -108,9 +110,9 @@ def _amp_refinement(s1, train, valid, fit, V0, cfg, callback):
     :class:`SubspaceFit` named ``AMP`` with the refinement stored, or None.
     """
     k = V0.shape[1]
-    if valid is None or not amp_applicable(s1, k, cfg["degree"]):
+    if valid is None or not amp_applicable(train, k, cfg["degree"]):
         return None
-    V, _ = amp_rounds(s1, valid, V0, cfg["degree"], callback=callback)
+    V, _ = amp_rounds(train, valid, V0, cfg["degree"], callback=callback)
     if V is None:
         if callback is not None:
             callback("amp_result", {"gained": False})
@@ -146,7 +148,7 @@ LEARNED = "learned"
 LEARNED_SEEDS = ("huber", "rank")
 
 
-# the learned start is skipped when the Huber start's Ritz values stand this
+# the learned start is skipped when its seed start's Ritz values stand this
 # far above their noise edge
 LEARNED_GATE = 1.25
 
@@ -197,8 +199,12 @@ def _fit_refined(s1, train, valid, final, everything, losses, cfg, seed, callbac
     stops there (``SubspaceFit.selection`` keeps its score). With
     ``cfg["first_order"]`` the sliced-inverse-regression start joins the
     candidates (:func:`_sliced_start`), with ``cfg["learned"]`` the start of
-    the learned label transform (:func:`_learned_start`). A kept, confirmed
-    refinement is continued on ``everything`` (:func:`_polish`).
+    the learned label transform (:func:`_learned_start`, from each start of
+    ``LEARNED_SEEDS``). Where a learned start ran, the race's best
+    refinement is followed by message passing with a learned channel and a
+    refinement from its estimate (:func:`_amp_refinement`), kept when its
+    held-out loss is smaller. A kept, confirmed refinement is continued on
+    ``everything`` (:func:`_polish`).
 
     When no refinement predicts ``valid`` better than its mean
     (:func:`mean_loss`), none has found anything the held-out samples confirm,
@@ -270,7 +276,7 @@ def _fit_refined(s1, train, valid, final, everything, losses, cfg, seed, callbac
             best = (descent.best_val, fit, gen, descent)
     best_val, fit, gen, descent = best
     if any(name == LEARNED for name, _, _, _ in runs):
-        found = _amp_refinement(s1, train, valid, fit, descent.result()[0], cfg, callback)
+        found = _amp_refinement(train, valid, fit, descent.result()[0], cfg, callback)
         if found is not None:
             scores[AMP] = found[1].best_val
             kept = found[1].best_val < best_val - 1e-9 * abs(best_val)
