@@ -188,7 +188,7 @@ class MultiIndexNetRegressor(RegressorMixin, BaseMultiIndex):
         directional parameters for about 670 training samples) where
         message passing, which averages over the posterior, does not. At
         d = 256, n = 3 d the median distance of ``h2+h2`` went from 0.56
-        to 0.10 and of ``z1*z2`` from 0.38 to 0.14 (five seeds;
+        to 0.10 and of ``z1*z2`` from 0.38 to 0.15 (five seeds;
         ``benchmarks/onset.py``). The refinements take steps in
         turn; they minimize the same function of the subspace, so when two
         reach the same subspace (projection distance below 0.05) the one with

@@ -21,7 +21,7 @@ loss of the link falls (:func:`amp_rounds`). The refined solver runs them
 from the race's best refinement near the onset and refines their estimate
 (``_solver_refined._amp_refinement``): at d = 256, 5 seeds, the median
 distance of ``h2+h2`` at n = 3 d went from 0.56 to 0.10 and of ``z1*z2`` from
-0.38 to 0.14 (``benchmarks/onset.py``).
+0.38 to 0.15 (``benchmarks/onset.py``).
 
 The posterior of ``z`` given ``(omega, V, y)`` is integrated on a grid of
 whitened coordinates ``z = omega + L xi`` (``L L^T = V``), as in the benchmark
