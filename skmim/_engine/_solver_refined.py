@@ -17,7 +17,7 @@ import math
 import numpy as np
 import torch
 
-from ._amp import amp_applicable, amp_rounds
+from ._amp import AMP_PATIENCE_UNCONFIRMED, AMP_ROUNDS_UNCONFIRMED, amp_applicable, amp_rounds
 from ._channel import LEARNED_ROUNDS, LEARNED_SETTLED, positive_directions
 from ._common import (
     LINEAR,
@@ -97,14 +97,16 @@ def _learned_start(s1, seed_fit, callback):
                        history={key: [] for key in STAGE1_RECORDS})
 
 
-def _amp_refinement(train, valid, fit, V0, cfg, callback):
+def _amp_refinement(train, valid, fit, V0, confirmed, cfg, callback):
     """Message passing with a learned channel from the race's best refinement ``V0``.
 
     Runs where the learned start did (near the onset, where the
     refinement overfits: see :mod:`._amp`), for at most
     ``AMP_MAX_COMPONENTS`` directions and ``AMP_MAX_RATIO`` samples per
     feature (:func:`amp_applicable`): :func:`amp_rounds` from ``V0``, then a
-    refinement from the round kept. (From the learned start instead,
+    refinement from the round kept. When ``V0``'s refinement is not
+    ``confirmed`` against the held-out mean, the rounds get more chances
+    (``AMP_ROUNDS_UNCONFIRMED``, ``AMP_PATIENCE_UNCONFIRMED``). (From the learned start instead,
     ``z1*z2`` at d = 256, n = 3 d stayed at 0.38-0.49 on seeds 0 and 2: its
     link explained little of ``y``.) Returns ``(fit, descent)``, ``fit`` a
     :class:`SubspaceFit` named ``AMP`` with the refinement stored, or None.
@@ -112,7 +114,11 @@ def _amp_refinement(train, valid, fit, V0, cfg, callback):
     k = V0.shape[1]
     if valid is None or not amp_applicable(train, k, cfg["degree"]):
         return None
-    V, _ = amp_rounds(train, valid, V0, cfg["degree"], callback=callback)
+    rounds = patience = None
+    if not confirmed:
+        rounds, patience = AMP_ROUNDS_UNCONFIRMED, AMP_PATIENCE_UNCONFIRMED
+    V, _ = amp_rounds(train, valid, V0, cfg["degree"], rounds=rounds, patience=patience,
+                      callback=callback)
     if V is None:
         if callback is not None:
             callback("amp_result", {"gained": False})
@@ -285,7 +291,9 @@ def _fit_refined(s1, train, valid, final, everything, losses, cfg, seed, callbac
             best = (descent.best_val, fit, gen, descent)
     best_val, fit, gen, descent = best
     if any(name == LEARNED for name, _, _, _ in runs):
-        found = _amp_refinement(train, valid, fit, descent.result()[0], cfg, callback)
+        confirmed = confirmation_z(descent, train, cfg["huber_delta"]) < -CONFIRM_Z
+        found = _amp_refinement(train, valid, fit, descent.result()[0], confirmed, cfg,
+                                callback)
         if found is not None:
             scores[AMP] = found[1].best_val
             kept = found[1].best_val < (1.0 - AMP_MARGIN) * best_val
