@@ -181,9 +181,11 @@ class MultiIndexNetRegressor(RegressorMixin, BaseMultiIndex):
         approximate message passing with a learned channel (GAMP, the
         link the Hermite fit through the current subspace, its noise
         learned along, the rounds stopped once one does not lower the
-        held-out loss; see ``skmim/_engine/_amp.py``) and a refinement
+        held-out loss by 5 %, or three in a row when the race's best is
+        not confirmed; see ``skmim/_engine/_amp.py``) and a refinement
         from its estimate, named ``"amp"`` and kept when its held-out loss
-        is smaller by more than 5 %: near the onset of recovery the refinement overfits the
+        is smaller by more than 5 %: near the onset of recovery the
+        refinement overfits the
         training part (``h2(z1) + h2(z2)``, d = 256, n = 3 d: 512
         directional parameters for about 670 training samples) where
         message passing, which averages over the posterior, does not. At
