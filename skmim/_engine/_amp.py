@@ -40,7 +40,13 @@ import math
 
 import torch
 
-from ._grassmann import HermiteBasis, _fit_link_projected, _projected, link_heldout_losses
+from ._grassmann import (
+    MAX_LINK_BASIS,
+    HermiteBasis,
+    _fit_link_projected,
+    _projected,
+    link_heldout_losses,
+)
 
 # rounds of (learn the channel through V, run GAMP from V)
 AMP_ROUNDS = 3
@@ -87,7 +93,7 @@ def amp_applicable(samples, k, degree):
     """Whether :func:`amp_rounds` runs for ``k`` directions on ``samples``."""
     return (1 <= k <= AMP_MAX_COMPONENTS and samples.n_features >= 2
             and samples.n_samples <= AMP_MAX_RATIO * samples.n_features
-            and HermiteBasis(k, degree, "cpu", torch.float64).size == math.comb(k + degree, degree))
+            and math.comb(k + degree, degree) <= MAX_LINK_BASIS)
 
 
 def learned_channel(samples, V, degree):
@@ -99,9 +105,10 @@ def learned_channel(samples, V, degree):
     ``AMP_NOISE_FLOOR`` times the weighted standard deviation of ``y``.
     """
     basis = HermiteBasis(V.shape[1], degree, V.device, V.dtype)
-    coef, _, _ = _fit_link_projected(_projected(samples, V), basis, samples.weight_sum)
+    proj = _projected(samples, V)
+    coef, _, _ = _fit_link_projected(proj, basis, samples.weight_sum)
     res2 = 0.0
-    for Z, y, w in _projected(samples, V):
+    for Z, y, w in proj:
         res2 += float(w @ (basis.values(Z) @ coef - y) ** 2)
     wsum = samples.weight_sum
     y, w = samples.targets, samples.weights
@@ -246,8 +253,9 @@ def gamp(samples, V0, basis, coef, noise, floor, n_iter=None):
     return W
 
 
-def _heldout_loss(train, valid, V, degree):
-    losses, w = link_heldout_losses(train, valid, V, degree)
+def _heldout_loss(train, valid, V, degree, channel):
+    """Mean held-out loss on ``valid`` of the link of ``channel`` (fitted through ``V``)."""
+    losses, w = link_heldout_losses(train, valid, V, degree, link=channel[:2])
     return float(w @ losses / w.sum())
 
 
@@ -270,15 +278,19 @@ def amp_rounds(train, valid, V0, degree, rounds=None, patience=None, callback=No
     """
     rounds = AMP_ROUNDS if rounds is None else rounds
     patience = AMP_PATIENCE if patience is None else patience
+    # the channel learned through a subspace serves both its held-out loss
+    # and the next round's GAMP
     V, best, misses = V0, None, 0
-    best_loss = _heldout_loss(train, valid, V0, degree)
+    channel = learned_channel(train, V0, degree)
+    best_loss = _heldout_loss(train, valid, V0, degree, channel)
     for j in range(rounds):
-        basis, coef, noise, floor = learned_channel(train, V, degree)
-        W = gamp(train, V, basis, coef, noise, floor)
+        W = gamp(train, V, *channel)
         if W is None or not float(torch.linalg.norm(W)) > 0:
             break
+        noise = channel[2]
         V = torch.linalg.svd(W, full_matrices=False)[0]
-        loss = _heldout_loss(train, valid, V, degree)
+        channel = learned_channel(train, V, degree)
+        loss = _heldout_loss(train, valid, V, degree, channel)
         if callback is not None:
             callback("amp_round", {"round": j + 1, "noise": noise, "val_loss": loss})
         if loss < (1.0 - AMP_ROUND_GAIN) * best_loss:

@@ -385,7 +385,7 @@ def huber_gains(chunks, center, delta):
     return torch.cat(gains).numpy(), torch.cat(weights).numpy()
 
 
-def link_heldout_losses(train, valid, V, degree, delta=None, loss=SQUARED):
+def link_heldout_losses(train, valid, V, degree, delta=None, loss=SQUARED, link=None):
     """Per-sample held-out losses of the link fitted on ``train``'s projections on ``V``.
 
     The link is the ridge fit (penalty by GCV) on the tensor Hermite basis of
@@ -396,9 +396,13 @@ def link_heldout_losses(train, valid, V, degree, delta=None, loss=SQUARED):
     variance even for heavy-tailed noise. With ``loss`` a :class:`LogLoss`
     the link is its logistic fit and the values are its held-out scores
     (half Brier scores of the link's probabilities, :meth:`LogLoss.score`).
+    ``link``, a ``(basis, coef)`` pair already fitted that way, skips the fit.
     """
-    basis = HermiteBasis(V.shape[1], degree, V.device, V.dtype)
-    coef = _cold_link(_projected(train, V), basis, train.weight_sum, loss)
+    if link is None:
+        basis = HermiteBasis(V.shape[1], degree, V.device, V.dtype)
+        coef = _cold_link(_projected(train, V), basis, train.weight_sum, loss)
+    else:
+        basis, coef = link
     losses, weights = [], []
     for Z, y, w in _projected(valid, V):
         pred = basis.values(Z) @ coef
