@@ -194,7 +194,11 @@ class MultiIndexNetRegressor(RegressorMixin, BaseMultiIndex):
         ``benchmarks/onset.py``). The refinements take steps in
         turn; they minimize the same function of the subspace, so when two
         reach the same subspace (projection distance below 0.05) the one with
-        the larger held-out loss stops (its score stays in ``loss_scores_``).
+        the larger held-out loss stops (its score stays in ``loss_scores_``),
+        and so does one whose held-out loss has not fallen for five steps
+        while it stands more than 2 % above the best (one that still falls
+        goes on: near the onset the winner can crawl out of a saddle for
+        200 steps).
         On ``h2+h2`` at d = 256, n = 16 d that happened within a few steps and
         made ``"auto"`` cost 1.3 to 1.6 times one loss instead of 3 times
         (``benchmarks/fit_time_variants.py``); with

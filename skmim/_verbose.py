@@ -44,6 +44,10 @@ def _message(event, info, n_steps):
     if event == "refine_merged":
         return (f"refinement from loss={info['loss']!r} reached the subspace of "
                 f"loss={info['into']!r} at step {info['step']}: stopped")
+    if event == "refine_pruned":
+        return (f"refinement from loss={info['loss']!r} stopped at step {info['step']}: its "
+                f"validation loss {info['val_loss']:.4g}, above the best {info['best']:.4g}, "
+                f"did not fall over its last steps")
     if event == "sliced_start":
         n, more = info["signal"], info.get("completed", 0)
         if not n:
