@@ -23,6 +23,7 @@ from ._preprocess import (
     HASH_GRID,
     SHRINKAGE,
     fit_statistics,
+    group_rows,
     input_weights,
     merge_moments,
     relative_weights,
@@ -349,8 +350,15 @@ class BaseMultiIndex(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         else:
             stats, state, sw, moments = self._continue_stream(X, y, sw, state)
         ys = self._engine_targets(y, stats)
-        u = row_uniforms(X, ys, seed, grid=HASH_GRID,
-                         transform=lambda rows: standardize_rows(rows, stats))
+        if lazy:
+            u = row_uniforms(X, ys, seed, grid=HASH_GRID,
+                             transform=lambda rows: standardize_rows(rows, stats))
+        else:
+            # the one standardized copy of X, in the rows' order: the hash
+            # reads the standardized rows from it (block by block, as it would
+            # standardize them), so the standardization and whitening run once
+            Xs = standardized_copy(X, stats)
+            u = row_uniforms(Xs, ys, seed, grid=HASH_GRID)
         staged = solver in ("layerwise", "sgd")
         if staged:
             if outer:
@@ -390,8 +398,8 @@ class BaseMultiIndex(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             # the previous directions in the standardized coordinates of these data
             start = self._standardized_rows(previous["projection_"].T, stats).T
             k = start.shape[1]
-        # the one standardized copy of X, its rows grouped by part (in their
-        # order within each part), so that every part is a view of it; for a
+        # the standardized copy's rows grouped by part (in their order within
+        # each part), in place, so that every part is a view of it; for a
         # dask X, lazy parts standardized chunk by chunk in every pass
         rows = {role: np.flatnonzero(masks[role]) for role in roles}
         order = None if len(roles) == 1 else np.concatenate([rows[role] for role in roles])
@@ -400,8 +408,8 @@ class BaseMultiIndex(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             Xs = {role: standardized_copy(X, stats, None if order is None else rows[role])
                   for role in roles}
             everything = (standardized_copy(X, stats), ys, sw)
-        else:
-            Xs = standardized_copy(X, stats, order)
+        elif order is not None:
+            group_rows(Xs, *(rows[role] for role in roles))
         if order is not None:
             ys, sw = ys[order], sw[order]
             if not lazy:

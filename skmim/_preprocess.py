@@ -196,6 +196,40 @@ def standardized_copy(X, stats, rows=None):
     return out
 
 
+def group_rows(A, first, second):
+    """Reorder the rows of ``A`` in place: rows ``first``, then rows ``second`` (ascending each).
+
+    ``first`` and ``second`` partition ``range(len(A))``. The smaller group
+    is copied aside, the larger moved in blocks to its place (each of its
+    rows moves toward its end of ``A``, so no block overwrites a row still
+    to be read) and the copy written after (or before) it: the extra memory
+    is the smaller group, instead of a second ``A`` for ``A[order]``.
+    Returns ``A``.
+    """
+    n = len(A)
+    if len(first) + len(second) != n:
+        raise ValueError("first and second must partition the rows of A.")
+    if len(first) <= len(second):
+        aside, moved, forward = A[first], second, False
+    else:
+        aside, moved, forward = A[second], first, True
+    step = row_blocks(n, A.shape[1])[0].stop if n else 1
+    if forward:
+        # rows of ``first`` to the front: destination i <= source first[i]
+        for start in range(0, len(moved), step):
+            stop = min(start + step, len(moved))
+            A[start:stop] = A[moved[start:stop]]
+        A[len(moved):] = aside
+    else:
+        # rows of ``second`` to the back: destination >= source, from the end
+        offset = n - len(moved)
+        for stop in range(len(moved), 0, -step):
+            start = max(stop - step, 0)
+            A[offset + start:offset + stop] = A[moved[start:stop]]
+        A[:offset] = aside
+    return A
+
+
 def fit_standardize(X, y, sw, whiten=None):
     """Standardize ``X`` and ``y`` with their weighted moments.
 

@@ -573,3 +573,22 @@ def test_gamp_with_a_learned_channel_improves_a_partial_estimate():
     assert V is not None and np.isfinite(loss)
     assert subspace_distance(V.numpy(), U) < start - 0.2
 
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_weighted_gram_equals_the_general_product(dtype):
+    # X^T diag(v) X through NumPy's symmetric rank-k products (the rows of
+    # positive and of negative weights apart) equals torch's general product
+    from skmim._engine._data import weighted_gram
+
+    rng = np.random.RandomState(0)
+    X = torch.as_tensor(rng.randn(500, 40), dtype=dtype)
+    tol = 1e-12 if dtype == torch.float64 else 1e-5
+    for v in (rng.randn(500), np.abs(rng.randn(500)), -np.abs(rng.randn(500)),
+              np.where(rng.rand(500) < 0.5, 0.0, rng.randn(500)), np.zeros(500)):
+        v = torch.as_tensor(v, dtype=dtype)
+        G = weighted_gram(X, v)
+        ref = X.double().T @ (v.double()[:, None] * X.double())
+        assert G.dtype == dtype and G.shape == (40, 40)
+        assert torch.equal(G, G.T)
+        assert float((G.double() - ref).abs().max()) <= tol * max(float(ref.abs().max()), 1.0)

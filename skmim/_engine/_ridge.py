@@ -11,6 +11,7 @@ sums over row chunks. The intercept is fitted and not penalised.
 import numpy as np
 import torch
 
+from ._data import self_gram
 from ._network import ACTIVATIONS
 
 # alpha grid for GCV, relative to the mean feature variance
@@ -32,7 +33,7 @@ def _chunk_moments(Fc, yc, wc):
     B[:, :1] = root
     torch.mul(Fc, root, out=B[:, 1:p + 1])
     torch.mul(Yc.to(Fc.dtype), root, out=B[:, p + 1:])
-    return (B.T @ B).double()
+    return self_gram(B).double()
 
 
 def _statistics(M, n_features, device):

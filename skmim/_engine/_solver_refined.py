@@ -304,6 +304,7 @@ def _fit_refined(s1, train, valid, final, everything, losses, cfg, seed, callbac
                     or _same_function(a[3], b[3], baseline, heldout_weights))):
                 worse = b if b[3].best_val >= a[3].best_val * (1 - 1e-9) else a
                 active = [r for r in active if r is not worse]
+                worse[3].release()
                 if callback is not None:
                     callback("refine_merged", {"loss": worse[0], "into": (a if worse is b else b)[0],
                                                "step": worse[3].n_iter})
@@ -311,6 +312,7 @@ def _fit_refined(s1, train, valid, final, everything, losses, cfg, seed, callbac
         for run in list(active):
             if _cannot_catch_up(run[3], leader):
                 active = [r for r in active if r is not run]
+                run[3].release()
                 if callback is not None:
                     callback("refine_pruned", {"loss": run[0], "step": run[3].n_iter,
                                                "val_loss": run[3].best_val, "best": leader})
