@@ -92,13 +92,15 @@ class MultiIndexProjector(BaseMultiIndex):
         estimate of their correlation matrix before training (see
         :class:`MultiIndexNetRegressor`; ``False`` only standardizes).
     n_threads : int, "auto" or None, default="auto"
-        torch CPU threads during ``fit`` (the previous setting is restored
-        after it). ``"auto"``: one thread when a pass over the data is small
-        (``n d^2 < 2e9``), where idle threads spinning between small kernels
+        torch CPU threads during ``fit``, and NumPy's BLAS threads
+        (through ``threadpoolctl``) during the engine's part of it (the
+        previous settings are restored after it). ``"auto"``: one thread
+        when a pass over the data is small (``n d^2 < 2e9``), where idle
+        threads spinning between small kernels
         cost more than they bring (on 2 cores, d = 256, n = 16 d: 0.23 s with
         one thread, 0.29 s with two), otherwise torch's current setting
         (which ``OMP_NUM_THREADS`` and joblib's workers limit; d = 1024:
-        4.6 s with one thread, 3.3 s with two). None leaves torch's setting
+        4.6 s with one thread, 3.3 s with two). None leaves both
         untouched. torch's thread count is process-wide: fits running
         concurrently in threads of one process share it.
     warm_start : bool, default=False

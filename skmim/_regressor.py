@@ -195,10 +195,10 @@ class MultiIndexNetRegressor(RegressorMixin, BaseMultiIndex):
         turn; they minimize the same function of the subspace, so when two
         reach the same subspace (projection distance below 0.05) the one with
         the larger held-out loss stops (its score stays in ``loss_scores_``),
-        and so does one whose held-out loss has not fallen for five steps
-        while it stands more than 2 % above the best (one that still falls
-        goes on: near the onset the winner can crawl out of a saddle for
-        200 steps).
+        and so does one whose held-out loss has not fallen by more than
+        0.1 % over five steps while it stands more than 2 % above the best
+        (one that still falls goes on: near the onset the winner can crawl
+        out of a saddle for 200 steps).
         On ``h2+h2`` at d = 256, n = 16 d that happened within a few steps and
         made ``"auto"`` cost 1.3 to 1.6 times one loss instead of 3 times
         (``benchmarks/fit_time_variants.py``); with
@@ -339,13 +339,15 @@ class MultiIndexNetRegressor(RegressorMixin, BaseMultiIndex):
         data the shrinkage is close to complete and whitening changes little.
         ``subspace_`` stays in the coordinates of the ``X`` given.
     n_threads : int, "auto" or None, default="auto"
-        torch CPU threads during ``fit`` (the previous setting is restored
-        after it). ``"auto"``: one thread when a pass over the data is small
-        (``n d^2 < 2e9``), where idle threads spinning between small kernels
+        torch CPU threads during ``fit``, and NumPy's BLAS threads
+        (through ``threadpoolctl``) during the engine's part of it (the
+        previous settings are restored after it). ``"auto"``: one thread
+        when a pass over the data is small (``n d^2 < 2e9``), where idle
+        threads spinning between small kernels
         cost more than they bring (on 2 cores, d = 256, n = 16 d: 0.23 s with
         one thread, 0.29 s with two), otherwise torch's current setting
         (which ``OMP_NUM_THREADS`` and joblib's workers limit; d = 1024:
-        4.6 s with one thread, 3.3 s with two). None leaves torch's setting
+        4.6 s with one thread, 3.3 s with two). None leaves both
         untouched. torch's thread count is process-wide: fits running
         concurrently in threads of one process share it.
     warm_start : bool, default=False

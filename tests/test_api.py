@@ -629,3 +629,30 @@ def test_n_threads_sets_torch_threads_during_fit_and_restores(data, monkeypatch)
         assert seen == [1, 1, 2] and torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
+
+
+def test_n_threads_limits_numpy_blas_in_the_engine(data, monkeypatch):
+    # the CPU Gram products run in NumPy's BLAS, whose thread pool ignores
+    # torch's setting: n_threads limits it too, during the engine's part
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    import skmim._engine._data as engine_data
+
+    _, X, y = data
+    seen = []
+    real = engine_data.weighted_gram
+
+    def spy(*args):
+        seen.append({lib["num_threads"] for lib in threadpool_info()
+                     if lib["user_api"] == "blas"})
+        return real(*args)
+
+    def counts():
+        return {lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"}
+
+    monkeypatch.setattr(engine_data, "weighted_gram", spy)
+    with threadpool_limits(2, user_api="blas"):
+        before = counts()
+        small(n_components=2, n_threads=1).fit(X, y)
+        assert seen and all(c <= {1} for c in seen)
+        assert counts() == before  # restored after the fit

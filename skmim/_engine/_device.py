@@ -92,21 +92,30 @@ def torch_threads(setting, n_samples, n_features):
     ``setting`` is an int, ``"auto"`` (one thread for fits below
     ``AUTO_THREADS_WORK``, else the process's current setting, which
     ``OMP_NUM_THREADS`` and joblib's workers already limit) or None (the
-    process's setting, untouched). The count is process-wide in torch: fits
-    running concurrently in threads of one process share it.
+    process's setting, untouched). With an int or ``"auto"`` the BLAS
+    threads of NumPy (``threadpoolctl``) are limited to the same count. The
+    counts are process-wide: fits running concurrently in threads of one
+    process share them.
     """
     before = torch.get_num_threads()
     if setting is None:
-        wanted = before
-    elif setting == "auto":
+        yield before
+        return
+    if setting == "auto":
         wanted = 1 if n_samples * n_features ** 2 < AUTO_THREADS_WORK else before
     else:
         wanted = int(setting)
-    if wanted == before:
-        yield before
-        return
-    torch.set_num_threads(wanted)
-    try:
-        yield wanted
-    finally:
-        torch.set_num_threads(before)
+    # NumPy's BLAS (the symmetric Gram products on the CPU, the
+    # standardization's whitening) gets the same count: its own pool
+    # ignores torch's setting
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(wanted, user_api="blas"):
+        if wanted == before:
+            yield before
+            return
+        torch.set_num_threads(wanted)
+        try:
+            yield wanted
+        finally:
+            torch.set_num_threads(before)

@@ -193,9 +193,10 @@ MERGE_FUNCTION = 0.01
 # loss has not fallen (by more than PRUNE_FLAT, relative) over its last
 # PRUNE_WINDOW steps and stands more than PRUNE_GAP (relative) above the
 # race's best: a patience of PRUNE_WINDOW steps instead of the refinement's
-# own (15) for runs far behind. A run still falling, however slowly, goes on:
-# near the onset the winner can be one that crawls out of a saddle for 200
-# steps (d = 64, h2*h2, n = 8 d, seed 1: from 0.29, 12 % behind, at step 13
+# own (15) for runs far behind. A run whose held-out loss still falls by
+# more than that goes on however far behind it is (a plateau that flat for
+# five steps stops even if it would escape later): near the onset the winner
+# can be one that crawls out of a saddle for 200 steps (d = 64, h2*h2, n = 8 d, seed 1: from 0.29, 12 % behind, at step 13
 # to 0.017; a forecast of its pace over 25 steps had stopped it). (d = 32,
 # n = 4000, sum_{j<=6} tanh(z_j), n_components = 8: the seven runs took 378
 # steps, 254 of them by runs that ended more than 35 % above the best.)
@@ -236,7 +237,9 @@ def _fit_refined(s1, train, valid, final, everything, losses, cfg, seed, callbac
     refinements run in turns, one step each; all of them minimize the same
     function of the subspace, so when two reach the same subspace (projection
     distance below ``MERGE_DISTANCE``) the one with the larger held-out loss
-    stops there (``SubspaceFit.selection`` keeps its score). With
+    stops there (``SubspaceFit.selection`` keeps its score), and so does a
+    run far behind the best whose held-out loss stopped falling
+    (:func:`_cannot_catch_up`). With
     ``cfg["first_order"]`` the sliced-inverse-regression start joins the
     candidates (:func:`_sliced_start`), with ``cfg["learned"]`` the start of
     the learned label transform (:func:`_learned_start`, from each start of
