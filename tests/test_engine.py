@@ -594,3 +594,60 @@ def test_weighted_gram_equals_the_general_product(dtype):
         if dtype == torch.float64:
             assert torch.equal(G, G.T)
         assert float((G.double() - ref).abs().max()) <= tol * max(float(ref.abs().max()), 1.0)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_thin_products_equal_the_plain_products(dtype):
+    # project / back_project take torch's transposed layout for few columns
+    # and NumPy's product for more: the same X V and X^T M either way
+    from skmim._engine._data import back_project, project
+
+    rng = np.random.RandomState(0)
+    X = torch.as_tensor(rng.randn(300, 50), dtype=dtype)
+    tol = 1e-12 if dtype == torch.float64 else 1e-5
+    for k in (1, 2, 3, 4, 9, 40):
+        V = torch.as_tensor(rng.randn(50, k), dtype=dtype)
+        M = torch.as_tensor(rng.randn(300, k), dtype=dtype)
+        for got, ref in ((project(X, V), X.double() @ V.double()),
+                         (back_project(X, M), X.double().T @ M.double()),
+                         # a column slice of a wider matrix (not contiguous)
+                         (project(X, torch.cat([V, V], 1)[:, k:]), X.double() @ V.double())):
+            assert got.dtype == dtype and got.shape == ref.shape
+            assert float((got.double() - ref).abs().max()) <= tol * float(ref.abs().max())
+
+
+def test_descents_stepped_together_equal_descents_stepped_alone():
+    # step_together multiplies the rows by the descents' matrices side by
+    # side (one pass for all); each descent takes the steps it takes alone
+    from skmim._engine._grassmann import GrassmannDescent, step_together
+
+    rng = np.random.RandomState(0)
+    d, n = 12, 1200
+    X = rng.randn(n, d)
+    y = np.tanh(X[:, 0]) + X[:, 1] ** 2 - 1 + 0.1 * rng.randn(n)
+    w = np.ones(n)
+    train = Samples(X[:900], y[:900], w[:900], torch.device("cpu"), torch.float64)
+    valid = Samples(X[900:], y[900:], w[900:], torch.device("cpu"), torch.float64)
+    starts = [torch.as_tensor(rng.randn(d, k)) for k in (1, 2, 3, 2)]
+
+    def descents():
+        return [GrassmannDescent(train, valid, V0, degree=3, max_iter=12 + 3 * i)
+                for i, V0 in enumerate(starts)]
+
+    alone = descents()
+    for descent in alone:
+        while not descent.step():
+            pass
+    together = descents()
+    while not all(descent.done for descent in together):
+        step_together([descent for descent in together if not descent.done])
+    for a, b in zip(alone, together):
+        assert a.n_iter == b.n_iter and a.n_iter > 0
+        np.testing.assert_allclose(b.history["train_loss"], a.history["train_loss"], rtol=1e-10)
+        np.testing.assert_allclose(b.history["val_loss"], a.history["val_loss"], rtol=1e-10)
+        np.testing.assert_allclose(b.V.numpy(), a.V.numpy(), atol=1e-9)
+    # the stopped ones drop out of the race: a done descent takes no step
+    done = together[0]
+    n_iter = done.n_iter
+    step_together([done])
+    assert done.n_iter == n_iter

@@ -35,7 +35,7 @@ from ._common import (
     mean_loss,
 )
 from ._data import back_project
-from ._grassmann import huber_gains, link_heldout_losses, ordered_by_link
+from ._grassmann import huber_gains, link_heldout_losses, ordered_by_link, step_together
 from ._layerwise import (
     STAGE1_RECORDS,
     SecondMoment,
@@ -297,8 +297,7 @@ def _fit_refined(s1, train, valid, final, everything, losses, cfg, seed, callbac
     baseline = mean_loss(train, valid)
     heldout_weights = torch.as_tensor(valid.weights, dtype=valid.dtype, device=valid.device)
     while active:
-        for run in active:
-            run[3].step()
+        step_together([run[3] for run in active])
         active = [run for run in active if not run[3].done]
         for a, b in itertools.combinations(list(active), 2):
             # by identity: two learned starts share a name
