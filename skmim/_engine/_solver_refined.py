@@ -234,7 +234,8 @@ def _fit_refined(s1, train, valid, final, everything, losses, cfg, seed, callbac
     stuck at a saddle far more reliably than any spectral score (at d = 64,
     ``h2+h2``, n = 4 d it was 0.03 for the start that reached distance 0.10
     and 0.38 for the one that stayed at 0.50), so every loss is tried. The
-    refinements run in turns, one step each; all of them minimize the same
+    refinements run in lockstep, one step each, sharing their passes over
+    the rows (:func:`._grassmann.step_together`); all of them minimize the same
     function of the subspace, so when two reach the same subspace (projection
     distance below ``MERGE_DISTANCE``) the one with the larger held-out loss
     stops there (``SubspaceFit.selection`` keeps its score), and so does a
