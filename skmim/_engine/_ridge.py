@@ -36,6 +36,23 @@ def _chunk_moments(Fc, yc, wc):
     return self_gram(B).double()
 
 
+# Rows per block of the features in the outer layer's passes: a quarter of a
+# chunk of X, so that the few temporaries the features need (the products
+# with the neurons, their activations, the scaled copy) stay small beside X
+# (n = 200,000, d = 256: 0.05 X instead of 0.2 X at the end of the fit)
+FEATURE_BLOCK_DIVISOR = 4
+
+
+def _feature_moments(feature_fn, Xc, yc, wc):
+    """:func:`_chunk_moments` of ``feature_fn(X_c)``, in blocks of a quarter of the chunk's rows."""
+    step = max(1, -(-Xc.shape[0] // FEATURE_BLOCK_DIVISOR))
+    M = None
+    for a in range(0, max(Xc.shape[0], 1), step):  # an empty chunk: its zero moments
+        part = _chunk_moments(feature_fn(Xc[a:a + step]), yc[a:a + step], wc[a:a + step])
+        M = part if M is None else M + part
+    return M
+
+
 def _statistics(M, n_features, device):
     """The blocks of the summed :func:`_chunk_moments` ``M`` (None: no rows, one target)."""
     p = n_features
@@ -103,7 +120,7 @@ def outer_moments(samples, feature_fn):
     A sum over samples: the moments of two sets of rows add (a stream of
     blocks accumulates them, see :func:`ridge_from_moments`).
     """
-    return samples.reduce(lambda Xc, yc, wc: _chunk_moments(feature_fn(Xc), yc, wc))
+    return samples.reduce(lambda Xc, yc, wc: _feature_moments(feature_fn, Xc, yc, wc))
 
 
 def ridge_from_moments(M, n_features, weight_sum, alpha=None, grid=ALPHA_GRID, n_varying=None):
@@ -124,7 +141,7 @@ def _huber_ridge(samples, feature_fn, n_features, alpha, grid, n_varying):
             total = samples.weight_sum
         else:
             M, total = samples.reduce(
-                lambda Xc, yc, wc, fc: (_chunk_moments(feature_fn(Xc), yc, wc * fc),
+                lambda Xc, yc, wc, fc: (_feature_moments(feature_fn, Xc, yc, wc * fc),
                                         float((wc * fc).sum())), factors)
         res = ridge_from_moments(M, n_features, total, alpha, grid, n_varying)
         coef, intercept = res["coef"], res["intercept"]

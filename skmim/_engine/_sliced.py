@@ -15,6 +15,8 @@ import math
 import numpy as np
 import torch
 
+from ._data import back_project
+
 # Slices of SAMPLES_PER_SLICE samples (statsmodels' SlicedInverseReg
 # default), at most MAX_SLICES: on h3+h3 at d = 256 (a one-off check of
 # sliced_directions on the benchmark's data, seeds 0, 1 and 100) the top
@@ -67,8 +69,11 @@ def sliced_moment(samples, n_slices=None):
     d = samples.n_features
 
     def slice_sums(X, y, w, idx):
-        return torch.zeros(H, d, device=X.device, dtype=X.dtype).index_add_(
-            0, idx, w[:, None] * X)
+        # the weighted one-hot slice memberships times X: one thin product
+        # (at d = 1024 about 30 times faster than index_add_ of the weighted rows)
+        share = torch.zeros(X.shape[0], H, device=X.device, dtype=X.dtype)
+        share[torch.arange(X.shape[0], device=X.device), idx] = w
+        return back_project(X, share).T
 
     sums = samples.reduce(slice_sums, np.asarray(labels, dtype=np.int64))
     mass = torch.as_tensor(np.bincount(labels, weights=samples.weights, minlength=H),
