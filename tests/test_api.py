@@ -228,8 +228,10 @@ def test_fit_from_sliced_start_attributes(caplog, monkeypatch):
 def test_race_stops_refinements_that_stopped_falling_far_behind(caplog, monkeypatch):
     # y = sum_{j<=3} tanh(x_j), d = 16, n = 1000, n_components = 4: runs
     # whose held-out loss stood still for PRUNE_WINDOW steps, more than
-    # PRUNE_GAP above the best, stop there (measured: 0.28 s against 0.40 s
-    # for the fit without the rule), and the fit is the same as without it
+    # PRUNE_GAP above the best, or that found no better held-out loss for
+    # PRUNE_STALLED steps while behind the best, stop there (measured: 0.28 s
+    # against 0.40 s for the fit without the first rule), and the fit is the
+    # same as without them
     import logging
 
     from skmim._engine import _solver_refined
@@ -244,8 +246,9 @@ def test_race_stops_refinements_that_stopped_falling_far_behind(caplog, monkeypa
     best = min(model.loss_scores_.values())
     for name, score in model.loss_scores_.items():
         if f"loss={name!r} stopped" in " ".join(stopped):
-            assert score > (1 + _solver_refined.PRUNE_GAP) * best
+            assert score > best
     monkeypatch.setattr(_solver_refined, "PRUNE_MIN_STEPS", 10**9)
+    monkeypatch.setattr(_solver_refined, "PRUNE_STALLED", 10**9)
     unpruned = MultiIndexNetRegressor(n_components=4, random_state=0).fit(X, y)
     assert unpruned.loss_ == model.loss_
     np.testing.assert_allclose(unpruned.subspace_, model.subspace_, atol=1e-6)
@@ -256,17 +259,30 @@ def test_race_pruning_rule():
     from types import SimpleNamespace
 
     from skmim._engine._solver_refined import (
-        PRUNE_GAP, PRUNE_MIN_STEPS, PRUNE_WINDOW, _cannot_catch_up)
+        PRUNE_GAP, PRUNE_MIN_STEPS, PRUNE_STALLED, PRUNE_WINDOW, _cannot_catch_up)
 
     def run(val):
-        return SimpleNamespace(history={"val_loss": list(val)})
+        # as GrassmannDescent counts them: steps since the first smallest value
+        val = list(val)
+        return SimpleNamespace(history={"val_loss": val}, best_val=min(val),
+                               steps_since_best=len(val) - 1 - int(np.argmin(val)))
 
     flat = [1.0 - 0.075 * t for t in range(4)] + [0.7] * (PRUNE_MIN_STEPS - 2)
     leader = 0.7 / (1 + 2 * PRUNE_GAP)
     assert _cannot_catch_up(run(flat), leader)
-    # close to the best, too few steps, or no best yet: goes on
-    assert not _cannot_catch_up(run(flat), 0.7 / (1 + 0.5 * PRUNE_GAP))
+    # far behind but too few steps, or no best yet: goes on
     assert not _cannot_catch_up(run(flat[:PRUNE_MIN_STEPS - 1]), leader)
+    # close behind: goes on while it finds better held-out losses, stops
+    # after PRUNE_STALLED steps without one (from the first steps on); the
+    # leader itself goes on
+    close = 0.7 / (1 + 0.5 * PRUNE_GAP)
+    falling = [1.0 - 0.03 * t for t in range(PRUNE_STALLED + 3)]
+    assert not _cannot_catch_up(run(falling), min(falling) * 0.99)
+    stalled = [0.8] + [0.9] * PRUNE_STALLED
+    assert _cannot_catch_up(run(stalled), 0.79)
+    assert not _cannot_catch_up(run(stalled[:-1]), 0.79)
+    assert not _cannot_catch_up(run(stalled), 0.8)
+    assert _cannot_catch_up(run(flat), close)
     assert not _cannot_catch_up(run(flat), float("inf"))
     # still falling, however slowly (0.2 % over the window): goes on
     slow = flat[:-PRUNE_WINDOW] + [0.7 * (1 - 0.0004 * t) for t in range(1, PRUNE_WINDOW + 1)]

@@ -269,10 +269,12 @@ def test_nothing_confirmed_on_odd_link_gives_sliced_start_on_all_samples():
 def test_whitening_recovers_the_index_space_of_correlated_inputs():
     # x = Sigma^{1/2} xi (condition number 100), y = mixed3 of the standard
     # normal xi: the index space in x is Sigma^{-1/2} U. Measured (seed 0,
-    # d = 64, n = 16 d): whitened 0.037 (49 steps), not whitened 0.060 (349
-    # steps: unwhitened, the refinement crawls along the ill-conditioned
-    # directions; before it was continued on all samples, 0.563 in 184
-    # steps), isotropic 0.045.
+    # d = 64, n = 16 d): whitened 0.038 (27 steps), not whitened 0.037 (254
+    # steps, stopped by max_iter: unwhitened, the refinement crawls along the
+    # ill-conditioned directions; with a patience of 15 and without stopping
+    # the runs behind that stopped improving, 0.060 in 349 steps; before it
+    # was continued on all samples, 0.563 in 184 steps), isotropic 0.046.
+    # Whitening reaches the same distance in a tenth of the steps.
     d = 64
     problem = GaussianMultiIndex(d, "mixed3", noise=0.1, random_state=0)
     xi, y = problem.sample(16 * d, random_state=1)
@@ -286,8 +288,8 @@ def test_whitening_recovers_the_index_space_of_correlated_inputs():
     iso = MultiIndexProjector(n_components=3, random_state=0).fit(xi, y)
     d_white = subspace_distance(white.subspace_, U)
     assert d_white < 0.3
-    assert d_white < subspace_distance(plain.subspace_, U)
-    assert white.n_iter_ < plain.n_iter_ / 2
+    assert d_white < subspace_distance(plain.subspace_, U) + 0.02
+    assert white.n_iter_ < plain.n_iter_ / 3
     assert abs(d_white - subspace_distance(iso.subspace_, problem.subspace)) < 0.1
 
 

@@ -674,6 +674,11 @@ class GrassmannDescent:
     def best_val(self):
         return self._best[0]
 
+    @property
+    def steps_since_best(self):
+        """Steps taken since the one with the smallest held-out loss (0 at a new best)."""
+        return self._since_best
+
     def step(self):
         """One link refit and one line-searched Riemannian step; returns ``done``."""
         step_together([self])
