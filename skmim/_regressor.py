@@ -448,7 +448,9 @@ class MultiIndexNetRegressor(RegressorMixin, BaseMultiIndex):
         Number of gradient steps taken: stage-1 steps plus refinement steps
         (of the kept run, when ``loss="auto"`` or ``n_init`` made several,
         with the steps the kept refinement continued on all samples, see
-        ``refined_``), or SGD steps.
+        ``refined_``), or SGD steps. For the linear model (``loss_ ==
+        "linear"``, fitted in closed form): the steps of the refinement it
+        was compared with.
     history_ : dict of lists
         For ``solver="sgd"``, about 50 records per pass: ``step``, ``loss``,
         ``mass_outside`` (fraction of ``|W|_F^2`` outside its top

@@ -15,7 +15,7 @@ import torch
 
 from ._common import SubspaceFit, _spectral_estimate, device_info
 from ._data import samples_of
-from ._device import torch_threads
+from ._device import torch_threads, without_autograd
 from ._losses import Stage1Loss
 from ._solver_grassmann import _fit_grassmann
 from ._solver_layerwise import _fit_layerwise
@@ -44,7 +44,8 @@ def fit_network(parts, **kwargs):
             n = sum(parts[key][0].shape[0] for key in ("stage1", "stage2")
                     if parts.get(key) is not None)
         try:
-            with torch_threads(kwargs.pop("n_threads", None), n, d):
+            with torch_threads(kwargs.pop("n_threads", None), n, d), \
+                    without_autograd(kwargs.get("solver", "refined")):
                 fit = _fit_network(parts, **kwargs)
         except torch.linalg.LinAlgError as exc:
             raise ValueError(
