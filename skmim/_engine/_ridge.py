@@ -53,31 +53,18 @@ def _feature_moments(feature_fn, Xc, yc, wc):
     return M
 
 
-def _statistics(M, n_features, device):
-    """The blocks of the summed :func:`_chunk_moments` ``M`` (None: no rows, one target)."""
-    p = n_features
-    if M is None:
-        M = torch.zeros(p + 2, p + 2, dtype=torch.float64, device=device)
-    return {
-        "sF": M[0, 1:p + 1],
-        "G": M[1:p + 1, 1:p + 1],
-        "Fy": M[1:p + 1, p + 1:],
-        "sy": M[0, p + 1:],
-        "yy": M[p + 1:, p + 1:],
-    }
+def _summed_moments(chunks):
+    """``[1 F Y]^T diag(w) [1 F Y]`` summed over ``(F, y, w)`` chunks (None: no chunks).
 
-
-def _sufficient_statistics(chunks, n_features, device):
-    """Weighted sums of ``F``, ``F^T F``, ``F^T Y``, ``Y`` and ``Y^T Y`` over ``(F, y, w)`` chunks.
-
-    One product ``[1 F Y]^T diag(w) [1 F Y]`` per chunk gives them all; ``y``
-    is a vector or a matrix of ``K`` targets (columns of ``Y``).
+    One product per chunk gives every weighted sum the ridge fit needs (of
+    ``F``, ``F^T F``, ``F^T Y``, ``Y`` and ``Y^T Y``); ``y`` is a vector or a
+    matrix of ``K`` targets (columns of ``Y``).
     """
     M = None
     for Fc, yc, wc in chunks:
         part = _chunk_moments(Fc, yc, wc)
         M = part if M is None else M + part
-    return _statistics(M, n_features, device)
+    return M
 
 
 # Huber outer layer: threshold in robust standard deviations of the residuals
@@ -123,10 +110,77 @@ def outer_moments(samples, feature_fn):
     return samples.reduce(lambda Xc, yc, wc: _feature_moments(feature_fn, Xc, yc, wc))
 
 
-def ridge_from_moments(M, n_features, weight_sum, alpha=None, grid=ALPHA_GRID, n_varying=None):
-    """:func:`ridge_gcv` from summed :func:`outer_moments` ``M`` of total weight ``weight_sum``."""
-    return ridge_from_statistics(_statistics(M, n_features, M.device), weight_sum, alpha, grid,
-                                 n_varying)
+def ridge_from_moments(M, n_features, weight_sum, alpha=None, grid=ALPHA_GRID, n_varying=None,
+                       device=None):
+    """:func:`ridge_gcv` from summed moments ``M`` (:func:`outer_moments`) of total weight ``weight_sum``.
+
+    ``M`` is ``[1 F Y]^T diag(w) [1 F Y]``, of shape ``(n_features + 1 + K)``
+    squared (None: no rows, one target; the coefficients go to ``device``).
+
+    The matrix is small, so the solve runs on the host in NumPy whatever
+    the device of the rows (one transfer of ``M``, one of the coefficients
+    back): at the sizes of a link fit, which a refinement repeats at every
+    step, torch's per-operation overhead was most of the cost (one thread,
+    GCV over the link's 17 penalties, one run: 464 / 279 us per solve in
+    torch / NumPy at p = 15, 1072 / 733 us at p = 70; the
+    eigendecomposition itself costs the same in both). The coefficients are
+    returned as float64 tensors on the device of ``M``.
+    """
+    p = n_features
+    if M is None:
+        A = np.zeros((p + 2, p + 2))
+    else:
+        device = M.device
+        A = M.detach().cpu().double().numpy()
+    sw = float(weight_sum)
+    sF, sy = A[0, 1:p + 1], A[0, p + 1:]
+    mF, my = sF / sw, sy / sw
+    # centred sums (the intercept is not penalised)
+    G = A[1:p + 1, 1:p + 1] - sw * np.outer(mF, mF)
+    Fy = A[1:p + 1, p + 1:] - sw * np.outer(mF, my)
+    # total (over targets) centred sum of squares: GCV adds the targets' criteria
+    yy = max(float(np.trace(A[p + 1:, p + 1:]) - sw * (my @ my)), 0.0)
+    s, Q = np.linalg.eigh(0.5 * (G + G.T))
+    s = np.maximum(s, 0.0)
+    c = Q.T @ Fy
+    c2 = np.einsum("ij,ij->i", c, c)
+    n_varying = p if n_varying is None else n_varying
+    total = float(s.sum())
+    scale = total / (max(n_varying, 1) * sw) if total > 0 else 1.0
+    alphas = np.array([alpha], dtype=float) if alpha is not None else scale * grid
+    # the GCV criterion for every alpha at once (rows: alphas, columns: eigenvalues)
+    lam = alphas * sw
+    denom = s + lam[:, None]
+    rss = yy - ((c2 * (s + 2.0 * lam[:, None])) / (denom * denom)).sum(1)
+    df = (s / denom).sum(1) + 1.0
+    gcv = np.full(alphas.size, np.inf)
+    fits = df < sw  # fewer effective parameters than the total weight
+    gcv[fits] = (np.maximum(rss[fits], 0.0) / sw) / (1.0 - df[fits] / sw) ** 2
+    finite = np.isfinite(gcv)
+    if finite.any():
+        # first alpha within a relative 1e-9 of the minimum: robust to rounding
+        best = int(np.argmax(gcv <= gcv[finite].min() * (1 + 1e-9) + 1e-300))
+    else:
+        best = alphas.size - 1
+    lam = alphas[best] * sw
+    if lam > 0:
+        coef = Q @ (c / (s + lam)[:, None])
+    else:
+        coef = np.linalg.lstsq(G, Fy, rcond=None)[0]
+    intercept = my - mF @ coef
+    coef = torch.as_tensor(coef, dtype=torch.float64).to(device)
+    if Fy.shape[1] > 1:
+        intercept = torch.as_tensor(intercept, dtype=torch.float64).to(device)
+    else:
+        coef, intercept = coef[:, 0], float(intercept[0])
+    return {
+        "coef": coef,
+        "intercept": intercept,
+        "alpha": float(alphas[best]),
+        "gcv": float(gcv[best]),
+        "alphas": alphas,
+        "gcv_path": gcv,
+    }
 
 
 def _huber_ridge(samples, feature_fn, n_features, alpha, grid, n_varying):
@@ -170,74 +224,8 @@ def ridge_from_chunks(chunks, n_features, weight_sum, device, alpha=None, grid=A
     (n_features, K) and an intercept tensor of shape (K,), the penalty
     chosen by the GCV criterion summed over the outputs.
     """
-    return ridge_from_statistics(_sufficient_statistics(chunks, n_features, device),
-                                 weight_sum, alpha, grid, n_varying)
-
-
-def ridge_from_statistics(acc, weight_sum, alpha=None, grid=ALPHA_GRID, n_varying=None):
-    """:func:`ridge_gcv` from the sums of :func:`_statistics` (``weight_sum``: their total weight).
-
-    The sums are small (``p x p`` for ``p`` features), so the solve runs on
-    the host in NumPy whatever the device of the rows (one transfer of the
-    sums, one of the coefficients back): at the sizes of a link fit, which
-    a refinement repeats at every step, torch's per-operation overhead was
-    most of the cost (one thread, GCV over the link's 17 penalties:
-    355 / 206 us per solve in torch / NumPy at p = 15, 779 / 653 us at
-    p = 70; the eigendecomposition itself costs the same in both). The
-    coefficients are returned as float64 tensors on the device of the sums.
-    """
-    sw = float(weight_sum)
-    G_t = acc["G"]
-    device = G_t.device
-    sF, G, Fy, sy, yy = (acc[key].detach().cpu().double().numpy()
-                         for key in ("sF", "G", "Fy", "sy", "yy"))
-    n_features = G.shape[0]
-    multi = Fy.shape[1] > 1
-    mF = sF / sw
-    my = sy / sw
-    G = G - sw * np.outer(mF, mF)
-    Fy = Fy - sw * np.outer(mF, my)
-    # total (over targets) centred sum of squares: GCV adds the targets' criteria
-    yy = max(float(np.trace(yy) - sw * (my * my).sum()), 0.0)
-    s, Q = np.linalg.eigh(0.5 * (G + G.T))
-    s = np.maximum(s, 0.0)
-    c = Q.T @ Fy
-    c2 = (c * c).sum(1)
-    n_varying = n_features if n_varying is None else n_varying
-    total = float(s.sum())
-    scale = total / (max(n_varying, 1) * sw) if total > 0 else 1.0
-    alphas = np.array([alpha], dtype=float) if alpha is not None else scale * grid
-    # the GCV criterion for every alpha at once (rows: alphas, columns: eigenvalues)
-    lam = (alphas * sw)[:, None]
-    denom = s[None, :] + lam
-    rss = yy - (c2[None, :] * (s[None, :] + 2.0 * lam) / (denom * denom)).sum(1)
-    df = (s[None, :] / denom).sum(1) + 1.0
-    with np.errstate(divide="ignore", invalid="ignore"):
-        gcv = np.where(df >= sw, np.inf, (np.maximum(rss, 0.0) / sw) / (1.0 - df / sw) ** 2)
-    if np.any(np.isfinite(gcv)):
-        # first alpha within a relative 1e-9 of the minimum: robust to rounding
-        best = int(np.flatnonzero(gcv <= np.min(gcv) * (1 + 1e-9) + 1e-300)[0])
-    else:
-        best = alphas.size - 1
-    lam = alphas[best] * sw
-    if lam > 0:
-        coef = Q @ (c / (s + lam)[:, None])
-    else:
-        coef = np.linalg.lstsq(G, Fy, rcond=None)[0]
-    intercept = my - mF @ coef
-    coef = torch.as_tensor(coef, dtype=torch.float64).to(device)
-    if multi:
-        intercept = torch.as_tensor(intercept, dtype=torch.float64).to(device)
-    else:
-        coef, intercept = coef[:, 0], float(intercept[0])
-    return {
-        "coef": coef,
-        "intercept": intercept,
-        "alpha": float(alphas[best]),
-        "gcv": float(gcv[best]),
-        "alphas": alphas,
-        "gcv_path": gcv,
-    }
+    return ridge_from_moments(_summed_moments(chunks), n_features, weight_sum, alpha, grid,
+                              n_varying, device)
 
 
 def fit_ridge(samples, directions, biases, activation, alpha=None, loss="squared"):
