@@ -115,7 +115,7 @@ class MultiIndexNetClassifier(ClassifierMixin, BaseMultiIndex):
         refinement.
     max_iter : int, default=200
         Maximum number of refinement steps.
-    n_iter_no_change : int, default=10
+    n_iter_no_change : int, default=15
         Refinement stops after this many steps without a better held-out
         Brier score (of the link's class probabilities), or earlier when
         the subspace has stopped moving (by less than 1e-3 over the last five
@@ -254,7 +254,7 @@ class MultiIndexNetClassifier(ClassifierMixin, BaseMultiIndex):
         validation_fraction=0.2,
         link_degree=4,
         max_iter=200,
-        n_iter_no_change=10,
+        n_iter_no_change=15,
         n_init=4,
         whiten="ledoit_wolf",
         device="auto",

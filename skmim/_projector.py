@@ -53,7 +53,7 @@ class MultiIndexProjector(BaseMultiIndex):
         than 1e-4 (relative) per step, raises a
         :class:`~sklearn.exceptions.ConvergenceWarning` (``warm_start=True``
         continues it).
-    n_iter_no_change : int, default=10
+    n_iter_no_change : int, default=15
         Patience of the refinement's stopping rule (it also stops when the
         subspace has moved by less than 1e-3 over the last five steps).
     n_init : int, default=4
@@ -218,7 +218,7 @@ class MultiIndexProjector(BaseMultiIndex):
         validation_fraction="auto",
         link_degree=4,
         max_iter=200,
-        n_iter_no_change=10,
+        n_iter_no_change=15,
         n_init=4,
         sgd_learning_rate="auto",
         sgd_weight_decay=0.03,

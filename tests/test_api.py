@@ -259,7 +259,8 @@ def test_race_pruning_rule():
     from types import SimpleNamespace
 
     from skmim._engine._solver_refined import (
-        PRUNE_GAP, PRUNE_MIN_STEPS, PRUNE_STALLED, PRUNE_WINDOW, _cannot_catch_up)
+        PRUNE_FAR_GAP, PRUNE_FAR_STEPS, PRUNE_GAP, PRUNE_MIN_STEPS, PRUNE_STALLED, PRUNE_WINDOW,
+        _cannot_catch_up)
 
     def run(val):
         # as GrassmannDescent counts them: steps since the first smallest value
@@ -289,6 +290,12 @@ def test_race_pruning_rule():
     assert not _cannot_catch_up(run(slow), leader)
     # a held-out loss that rises is not a fall
     assert _cannot_catch_up(run(flat[:-1] + [0.8]), leader)
+    # falling steadily (1 % per step), but still far behind after
+    # PRUNE_FAR_STEPS steps: stops; less far behind, or fewer steps: goes on
+    crawl = [1.0 - 0.01 * t for t in range(PRUNE_FAR_STEPS)]
+    assert _cannot_catch_up(run(crawl), min(crawl) / (1 + 2 * PRUNE_FAR_GAP))
+    assert not _cannot_catch_up(run(crawl[:-1]), min(crawl) / (1 + 2 * PRUNE_FAR_GAP))
+    assert not _cannot_catch_up(run(crawl), min(crawl) / (1 + 0.5 * PRUNE_FAR_GAP))
 
 
 def test_refinement_dropped_when_nothing_beats_the_mean(capsys):

@@ -269,12 +269,12 @@ def test_nothing_confirmed_on_odd_link_gives_sliced_start_on_all_samples():
 def test_whitening_recovers_the_index_space_of_correlated_inputs():
     # x = Sigma^{1/2} xi (condition number 100), y = mixed3 of the standard
     # normal xi: the index space in x is Sigma^{-1/2} U. Measured (seed 0,
-    # d = 64, n = 16 d): whitened 0.038 (27 steps), not whitened 0.037 (254
+    # d = 64, n = 16 d): whitened 0.038 (32 steps), not whitened 0.038 (254
     # steps, stopped by max_iter: unwhitened, the refinement crawls along the
-    # ill-conditioned directions; with a patience of 15 and without stopping
-    # the runs behind that stopped improving, 0.060 in 349 steps; before it
-    # was continued on all samples, 0.563 in 184 steps), isotropic 0.046.
-    # Whitening reaches the same distance in a tenth of the steps.
+    # ill-conditioned directions; before the race stopped the runs behind
+    # that had stopped improving, 0.060 in 349 steps; before it was
+    # continued on all samples, 0.563 in 184 steps), isotropic 0.046.
+    # Whitening reaches the same distance in an eighth of the steps.
     d = 64
     problem = GaussianMultiIndex(d, "mixed3", noise=0.1, random_state=0)
     xi, y = problem.sample(16 * d, random_state=1)
