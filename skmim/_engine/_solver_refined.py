@@ -571,6 +571,7 @@ def _choose_dimension(fit, descent, train, valid, cfg, callback, linear=None):
     k = V.shape[1]
     fit.n_components = k
     degree = cfg["degree"]
+    leader = descent.best_val
     ordered = ordered_by_link(train, V, degree)
     top = min(cfg["max_components"], train.n_features)
     while top > 1 and math.comb(top + degree, degree) > MAX_SEARCH_BASIS:
@@ -612,9 +613,17 @@ def _choose_dimension(fit, descent, train, valid, cfg, callback, linear=None):
         return fit, descent
 
     def refined(j):
+        # as a start behind in the race (PRUNE_STALLED): behind the best
+        # refinement's held-out loss and no better one of its own for
+        # PRUNE_STALLED steps, it stops (its best state stands). (Auto MPG,
+        # folds 1 and 3: runs whose first step was their best, which waited
+        # out the patience of 15.)
         run = _descent(train, valid, B[:, :j], cfg, callback, {"loss": f"r={j}"})
         while not run.step():
-            pass
+            if (run.steps_since_best >= PRUNE_STALLED
+                    and run.best_val > leader + PRUNE_TIE * abs(leader)):
+                run.release()
+                break
         return run
 
     # the candidates below the best refinement's dimension are its directions
