@@ -43,6 +43,7 @@ from ._grassmann import LogLoss, link_heldout_losses, ordered_by_link
 from ._layerwise import DENSE_MAX_FEATURES, SecondMoment
 from ._logistic import LogisticProblem, fit_logistic, log_losses
 from ._network import subspace_features
+from ._solver_refined import stalled_behind
 from ._stats import paired_z, sign_flip
 
 # the largest dimension tried by n_components="auto" (C(6 + 4, 4) = 210 Hermite
@@ -193,11 +194,17 @@ def _heldout(train, valid, fit, degree):
     return losses
 
 
-def _refined(V0, train, valid, cfg, callback, tag):
-    """One refinement to its stopping rule: ``(SubspaceFit, held-out losses, descent)``."""
+def _refined(V0, train, valid, cfg, callback, tag, leader=None):
+    """One refinement to its stopping rule: ``(SubspaceFit, held-out losses, descent)``.
+
+    With ``leader`` (the best held-out loss of another dimension's
+    refinement) it stops earlier when behind it with no better held-out loss
+    of its own for ``PRUNE_STALLED`` steps (:func:`stalled_behind`).
+    """
     fit = SubspaceFit(loss="log_loss", subspace=None, n_components=V0.shape[1],
                       spectrum=np.zeros(0), noise_level=0.0, degenerate=False)
-    _, descent = _refine(fit, V0, train, valid, cfg, callback, tag)
+    stop = None if leader is None else (lambda descent: stalled_behind(descent, leader))
+    _, descent = _refine(fit, V0, train, valid, cfg, callback, tag, stop)
     return fit, _heldout(train, valid, fit, cfg["degree"]), descent
 
 
@@ -221,12 +228,14 @@ def _fit_refined_classes(train, valid, cfg, gen, callback):
         return fit, losses
     w = valid.weights
     best_fit, best_losses, scores, tried = None, None, {}, []
-    V = None
+    V, leader = None, None
     # each first-order direction above its noise edge is evidence of one
     # dimension of the subspace: the search starts at their number
     for j in range(max(1, n_first), count + 1):
         V0 = vecs[:, :j] if V is None else _orthogonal_next(V, vecs[:, j - 1:j])
-        fit, losses, descent = _refined(V0, train, valid, cfg, callback, {"loss": f"r={j}"})
+        fit, losses, descent = _refined(V0, train, valid, cfg, callback, {"loss": f"r={j}"},
+                                        leader)
+        leader = descent.best_val if leader is None else min(leader, descent.best_val)
         scores[j] = float(w @ losses / w.sum())
         tried.append((j, fit, losses))
         V, _ = descent.result()

@@ -229,13 +229,19 @@ PRUNE_FAR_STEPS = 20
 PRUNE_FAR_GAP = 0.25
 
 
+def stalled_behind(descent, leader):
+    """Whether ``descent`` stands behind the held-out loss ``leader`` with no better one of its
+    own for ``PRUNE_STALLED`` steps."""
+    return (descent.steps_since_best >= PRUNE_STALLED
+            and descent.best_val > leader + PRUNE_TIE * abs(leader))
+
+
 def _cannot_catch_up(descent, leader):
     """Whether ``descent`` stops, behind the race's best held-out loss ``leader`` (``PRUNE_*``)."""
     val = descent.history["val_loss"]
     if not math.isfinite(leader):
         return False
-    if (descent.steps_since_best >= PRUNE_STALLED
-            and descent.best_val > leader + PRUNE_TIE * abs(leader)):
+    if stalled_behind(descent, leader):
         return True  # behind, and no better held-out loss for PRUNE_STALLED steps
     if len(val) < max(PRUNE_MIN_STEPS, PRUNE_WINDOW + 1):
         return False
@@ -620,8 +626,7 @@ def _choose_dimension(fit, descent, train, valid, cfg, callback, linear=None):
         # out the patience of 15.)
         run = _descent(train, valid, B[:, :j], cfg, callback, {"loss": f"r={j}"})
         while not run.step():
-            if (run.steps_since_best >= PRUNE_STALLED
-                    and run.best_val > leader + PRUNE_TIE * abs(leader)):
+            if stalled_behind(run, leader):
                 run.release()
                 break
         return run
