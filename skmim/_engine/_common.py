@@ -184,18 +184,26 @@ def _store_refinement(fit, descent):
     fit.hit_max_iter = descent.hit_max_iter
 
 
-def _refine(fit, V0, train, valid, cfg, callback, tag=None, stop=None):
-    """Run one descent to its stopping rule; returns its smallest held-out loss and itself.
+def _run(descent, stop=None):
+    """Step ``descent`` to its stopping rule; returns it.
 
-    ``tag`` (a dict) is added to every step record reported. ``stop``, a
-    predicate of the descent checked after every step, ends it earlier
-    (its best state stands).
+    ``stop``, a predicate of the descent checked after every step, ends it
+    earlier (it is released; its best state stands).
     """
-    descent = _descent(train, valid, V0, cfg, callback, tag)
     while not descent.step():
         if stop is not None and stop(descent):
             descent.release()
             break
+    return descent
+
+
+def _refine(fit, V0, train, valid, cfg, callback, tag=None, stop=None):
+    """Run one descent to its stopping rule; returns its smallest held-out loss and itself.
+
+    ``tag`` (a dict) is added to every step record reported; ``stop`` as in
+    :func:`_run`.
+    """
+    descent = _run(_descent(train, valid, V0, cfg, callback, tag), stop)
     _store_refinement(fit, descent)
     val = descent.history["val_loss"]
     return (min(val) if val else np.inf), descent

@@ -28,6 +28,7 @@ from ._common import (
     _heldout_reference,
     _numpy,
     _polish,
+    _run,
     _spectral_fit,
     _stage1,
     _store_refinement,
@@ -422,7 +423,8 @@ def _linear_model(train, valid, cfg):
     coef, intercept = res["coef"].to(train.dtype), res["intercept"]
     gain, weights = huber_gains(valid.map(lambda Xc, yc, wc: (Xc @ coef + intercept, yc, wc)),
                                 center, delta)
-    return {"coef": coef, "gain": gain, "weights": weights, "center": center, "delta": delta}
+    return {"coef": coef, "gain": gain, "weights": weights, "center": center, "delta": delta,
+            "compared": None}
 
 
 def _linear_z(linear, descent):
@@ -430,14 +432,24 @@ def _linear_z(linear, descent):
 
     Below 1: the linear model (:func:`_linear_model`) predicts the held-out
     samples within one standard error as well as the refinement, and
-    :func:`_linear_if_as_good` keeps it.
+    :func:`_linear_if_as_good` keeps it. The last comparison is kept in
+    ``linear`` (with the finished descent it was made with): the dimension
+    search and the comparison after it ask about the same descent when the
+    search refines nothing.
     """
-    model_gain, w = descent.heldout_gain(linear["center"], linear["delta"])
-    return paired_z(linear["gain"] - model_gain, w)
+    if linear["compared"] is None or linear["compared"][0] is not descent:
+        model_gain, w = descent.heldout_gain(linear["center"], linear["delta"])
+        linear["compared"] = (descent, paired_z(linear["gain"] - model_gain, w))
+    return linear["compared"][1]
+
+
+def _keeps_linear(linear, z):
+    """Whether a comparison of z-score ``z`` (:func:`_linear_z`) keeps the linear model."""
+    return z < 1.0 and float(linear["coef"].norm()) > 0
 
 
 def _linear_as_good(linear, descent):
-    return _linear_z(linear, descent) < 1.0 and float(linear["coef"].norm()) > 0
+    return _keeps_linear(linear, _linear_z(linear, descent))
 
 
 def _linear_if_as_good(fit, descent, linear, callback, z):
@@ -454,9 +466,9 @@ def _linear_if_as_good(fit, descent, linear, callback, z):
     better = _linear_z(linear, descent)
     if callback is not None:
         callback("linear_compared", {"z": better})
-    coef = linear["coef"]
-    if not better < 1.0 or not float(coef.norm()) > 0:
+    if not _keeps_linear(linear, better):
         return z
+    coef = linear["coef"]
     fit.subspace = sign_flip(_numpy(coef / coef.norm())[:, None])
     fit.n_components, fit.loss, fit.refined = 1, LINEAR, False
     # the linear model is fitted in closed form; the steps counted are those
@@ -624,12 +636,8 @@ def _choose_dimension(fit, descent, train, valid, cfg, callback, linear=None):
         # PRUNE_STALLED steps, it stops (its best state stands). (Auto MPG,
         # folds 1 and 3: runs whose first step was their best, which waited
         # out the patience of 15.)
-        run = _descent(train, valid, B[:, :j], cfg, callback, {"loss": f"r={j}"})
-        while not run.step():
-            if stalled_behind(run, leader):
-                run.release()
-                break
-        return run
+        return _run(_descent(train, valid, B[:, :j], cfg, callback, {"loss": f"r={j}"}),
+                    lambda run: stalled_behind(run, leader))
 
     # the candidates below the best refinement's dimension are its directions
     # without a refinement of their own, which handicaps them: one dimension
