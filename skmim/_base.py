@@ -429,6 +429,9 @@ class BaseMultiIndex(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             parts["stage1"] = parts["train"] = part("training")
             parts["valid"] = part("validation")
             parts["all"] = everything if lazy else (Xs, ys, sw)
+            if stats.gram is not None:
+                # the whitening's Gram: that of parts["all"]'s rows is T^T G T
+                parts["all_gram"] = (stats.gram, stats.whitening)
             if outer:
                 parts["final"] = parts["all"]
         n_steps = getattr(self, "n_steps", "auto")

@@ -59,6 +59,11 @@ class Standardization:
     # partial_fit standardizes keep such a column as (x - mean), as before
     constant: np.ndarray = None
     y_constant: bool = False
+    # with the whitening: the weighted Gram matrix sum_i w_i z_i z_i^T of the
+    # standardized rows before whitening (relative weights, mean 1), from the
+    # pass that estimated it (fit_statistics); the engine's rows z_i^T W then
+    # have the Gram W^T G W without another pass. Only during a fit
+    gram: np.ndarray = None
 
 
 def relative_weights(sw):
@@ -122,8 +127,9 @@ def fit_statistics(X, y, sw, whiten=None):
     shrinkage estimate ``C`` (Ledoit-Wolf or OAS, :func:`_shrunk_from_moments`) of the weighted
     correlation matrix: the estimator sees the standardized rows scaled by
     ``sqrt(w)`` (``w`` summing to ``n``), whose second moment is the
-    weighted correlation. Constant columns keep a zero row and column. Two
-    passes over ``X``; the temporaries are blocks of :func:`block_rows` rows.
+    weighted correlation; their Gram matrix is kept (``Standardization.gram``).
+    Constant columns keep a zero row and column. Two passes over ``X`` (three
+    with ``whiten``); the temporaries are blocks of :func:`block_rows` rows.
     """
     n, d = X.shape
     w = sw / sw.sum()
@@ -152,7 +158,7 @@ def fit_statistics(X, y, sw, whiten=None):
     whitening = _inverse_sqrt(_shrunk_from_moments(gram, n, norms4, whiten))
     whitening[constant] = 0.0
     whitening[:, constant] = 0.0
-    return replace(stats, whitening=whitening)
+    return replace(stats, whitening=whitening, gram=gram)
 
 
 def standardize_rows(Xb, stats):

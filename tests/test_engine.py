@@ -651,3 +651,50 @@ def test_descents_stepped_together_equal_descents_stepped_alone():
     n_iter = done.n_iter
     step_together([done])
     assert done.n_iter == n_iter
+
+
+@pytest.mark.parametrize("targets", [1, 3])
+def test_moments_from_gram_match_a_pass_over_the_rows(targets):
+    # the training rows' moments from the Gram matrix of all rows minus the
+    # held-out rows' (the linear model of n_components="auto")
+    from skmim._engine._ridge import moments_from_gram, outer_moments
+
+    rng = np.random.RandomState(3)
+    n, d = 300, 7
+    X = rng.standard_normal((n, d)) @ rng.standard_normal((d, d)) + 2.0
+    y = rng.standard_normal((n, targets))[:, 0] if targets == 1 else rng.standard_normal(
+        (n, targets))
+    w = rng.uniform(0.1, 3.0, n)
+    held = rng.uniform(size=n) < 0.2
+    train = Samples(X[~held], y[~held], w[~held], CPU, F64, batch_size=64)
+    valid = Samples(X[held], y[held], w[held], CPU, F64)
+    gram = (X * w[:, None]).T @ X
+    got = moments_from_gram(train, valid, gram).numpy()
+    want = outer_moments(train, lambda Z: Z).numpy()
+    np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10 * np.abs(want).max())
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_estimator_passes_the_gram_of_the_engine_rows(monkeypatch):
+    # parts["all_gram"] = (G, T): T^T G T is the weighted Gram matrix of the
+    # rows the engine sees (standardized, whitened), whatever the units and weights
+    from skmim import MultiIndexNetRegressor, _engine
+
+    seen = {}
+    real = _engine.fit_network
+
+    def spy(parts, **kwargs):
+        seen.update(parts)
+        return real(parts, **kwargs)
+
+    monkeypatch.setattr(_engine, "fit_network", spy)
+    rng = np.random.RandomState(1)
+    n, d = 400, 6
+    X = (rng.standard_normal((n, d)) @ rng.standard_normal((d, d))) * np.logspace(-3, 3, d)
+    y = X[:, 0] / X[:, 0].std() + 0.1 * rng.standard_normal(n)
+    w = rng.uniform(0.5, 2.0, n) * 1e-4
+    MultiIndexNetRegressor(max_iter=3, random_state=0).fit(X, y, sample_weight=w)
+    G, T = seen["all_gram"]
+    Xs, _, sw = seen["all"]
+    want = (Xs * sw[:, None]).T @ Xs
+    np.testing.assert_allclose(T.T @ G @ T, want, rtol=1e-9, atol=1e-9 * np.abs(want).max())

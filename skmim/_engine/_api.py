@@ -76,7 +76,12 @@ def _fit_network(parts, *, solver="refined", losses=("huber",), device="cpu", dt
         ``"train"`` / ``"valid"`` (refinement and its stopping rule),
         ``"final"`` (outer layer after a refinement, or None) and ``"all"``
         (every sample: the "refined" solver's stage-1 estimate when no
-        refinement predicts ``valid`` better than the mean, or None).
+        refinement predicts ``valid`` better than the mean, or None); and
+        optionally ``"all_gram"``, a pair ``(G, T)`` of NumPy arrays with
+        ``T^T G T`` the weighted Gram matrix ``sum_i w_i x_i x_i^T`` of
+        ``"all"``'s rows (the estimator's whitening pass computed it), which
+        spares the linear model of ``n_components="auto"`` its pass over the
+        training rows.
     solver : {"refined", "layerwise", "grassmann", "sgd"}
         ``"layerwise"`` is the published algorithm (stage 1 on ``stage1``,
         stage 2 on ``stage2``); ``"refined"`` follows stage 1 by two-timescale
@@ -134,7 +139,8 @@ def _fit_network(parts, *, solver="refined", losses=("huber",), device="cpu", dt
     s1 = samples("stage1")
     if solver == "refined":
         return _fit_refined(s1, samples("train"), samples("valid"), samples("final"),
-                            samples("all"), losses, cfg, seed, callback, row_keys)
+                            samples("all"), losses, cfg, seed, callback, row_keys,
+                            all_gram=parts.get("all_gram"))
     return _fit_layerwise(s1, samples("stage2"), losses, cfg, seed, callback, dev, dt)
 
 

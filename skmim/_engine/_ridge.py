@@ -11,7 +11,7 @@ sums over row chunks. The intercept is fitted and not penalised.
 import numpy as np
 import torch
 
-from ._data import self_gram
+from ._data import back_project, self_gram
 from ._network import ACTIVATIONS
 
 # alpha grid for GCV, relative to the mean feature variance
@@ -108,6 +108,37 @@ def outer_moments(samples, feature_fn):
     blocks accumulates them, see :func:`ridge_from_moments`).
     """
     return samples.reduce(lambda Xc, yc, wc: _feature_moments(feature_fn, Xc, yc, wc))
+
+
+def moments_from_gram(samples, other, gram):
+    """:func:`outer_moments` of ``samples`` on their columns (``F = X``), from a known Gram matrix.
+
+    ``gram`` (d x d, NumPy) is ``sum_i w_i x_i x_i^T`` over the rows of
+    ``samples`` and ``other`` together; the block ``X^T diag(w) X`` of the
+    result is ``gram`` minus ``other``'s (from a full pass over ``other``),
+    the rest (the sums of ``w``, ``w x``, ``w y``, ``w x y^T`` and ``w y
+    y^T``) from a thin pass over ``samples`` (``X^T`` times ``1 + K``
+    columns). The result equals :func:`outer_moments` up to rounding: the
+    training rows' ``n d^2`` product is replaced by the held-out rows'.
+    """
+    p = samples.n_features
+    other_M = outer_moments(other, lambda X: X)
+
+    def thin(Xc, yc, wc):
+        Yc = (yc[:, None] if yc.ndim == 1 else yc).to(Xc.dtype)
+        L = torch.cat([torch.ones_like(Yc[:, :1]), Yc], dim=1)  # [1 Y]
+        R = L * wc.to(Xc.dtype)[:, None]
+        return torch.cat([(L.T @ R).double(), back_project(Xc, R).double()])
+
+    S = samples.reduce(thin).cpu().numpy()  # rows: [1 Y] then X; columns: [1 Y]
+    q = S.shape[1]
+    head = np.r_[0, np.arange(p + 1, p + q)]  # the positions of 1 and Y in [1 X Y]
+    M = np.empty((p + q, p + q))
+    M[np.ix_(head, head)] = S[:q]
+    M[1:p + 1][:, head] = S[q:]
+    M[np.ix_(head, np.arange(1, p + 1))] = S[q:].T
+    M[1:p + 1, 1:p + 1] = gram - other_M[1:p + 1, 1:p + 1].cpu().numpy()
+    return torch.from_numpy(M).to(other_M.device)
 
 
 def ridge_from_moments(M, n_features, weight_sum, alpha=None, grid=ALPHA_GRID, n_varying=None,
