@@ -42,7 +42,7 @@ import torch
 
 from ._grassmann import (
     MAX_LINK_BASIS,
-    HermiteBasis,
+    hermite_basis,
     _fit_link_projected,
     _projected,
     link_heldout_losses,
@@ -104,7 +104,7 @@ def learned_channel(samples, V, degree):
     the weighted root mean square of its residuals floored at ``floor``,
     ``AMP_NOISE_FLOOR`` times the weighted standard deviation of ``y``.
     """
-    basis = HermiteBasis(V.shape[1], degree, V.device, V.dtype)
+    basis = hermite_basis(V.shape[1], degree, V.device, V.dtype)
     proj = _projected(samples, V)
     coef, _, _ = _fit_link_projected(proj, basis, samples.weight_sum)
     res2 = 0.0

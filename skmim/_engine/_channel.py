@@ -29,7 +29,7 @@ part at n = 8 d the later rounds still gained (``h2*h2``: 0.93 -> 0.87 ->
 import numpy as np
 import torch
 
-from ._grassmann import HermiteBasis
+from ._grassmann import hermite_basis
 from ._layerwise import noise_level, second_moment_matrix
 from ._losses import normal_scores
 
@@ -70,7 +70,7 @@ def learned_targets(samples, V, n_basis=LEARNED_BASIS, ridge=LEARNED_RIDGE):
     # h_1 .. h_K of the scores: the link basis of the refinement in one coordinate,
     # without its constant h_0
     u = torch.as_tensor(normal_scores(y, w)[:, None])
-    Phi = HermiteBasis(1, n_basis, u.device, u.dtype).values(u)[:, 1:].numpy()
+    Phi = hermite_basis(1, n_basis, u.device, u.dtype).values(u)[:, 1:].numpy()
     Z = torch.cat(samples.project(V)).double().cpu().numpy()
     q = (Z * Z).sum(axis=1) / k - 1.0
     mean_phi, mean_q = w @ Phi, float(w @ q)

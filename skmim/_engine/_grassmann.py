@@ -24,6 +24,7 @@ search is then ``O(n k^2)``, because the retraction ``qr(V - eta G) = Q R``
 gives ``X Q = (Z - eta X G) R^{-1}``.
 """
 
+import functools
 import math
 
 import numpy as np
@@ -150,11 +151,14 @@ class HermiteBasis:
 
     def _univariate(self, Z):
         # T[j (P+1) + p, i] = h_p(Z[i, j]), h_{p+1} = (z h_p - sqrt(p) h_{p-1}) / sqrt(p + 1);
-        # samples last, so that gathering rows copies contiguous memory
+        # samples last, so that gathering rows copies contiguous memory. Two
+        # operations per degree (on small tables a step is many small
+        # operations, each with a fixed cost)
         Zt = Z.T.contiguous()
         H = [torch.ones_like(Zt), Zt]
         for p in range(1, self.degree):
-            H.append((Zt * H[p] - math.sqrt(p) * H[p - 1]) / math.sqrt(p + 1))
+            H.append(torch.addcmul(H[p - 1] * (-math.sqrt(p / (p + 1))), Zt, H[p],
+                                   value=1.0 / math.sqrt(p + 1)))
         return torch.stack(H[: self.degree + 1], dim=1).reshape(-1, Zt.shape[1])
 
     def values(self, Z):
@@ -185,6 +189,18 @@ class HermiteBasis:
         """``Phi`` (n, B) and ``dPhi / dz`` (n, B, k)."""
         Phi = self.values(Z)
         return Phi, torch.einsum("nc,jcb->nbj", Phi, self._derivative)
+
+
+@functools.lru_cache(maxsize=32)
+def hermite_basis(k, degree, device, dtype, max_size=MAX_LINK_BASIS):
+    """The :class:`HermiteBasis` of these arguments, built once per process.
+
+    A basis holds only index tables and its derivative map, never changed
+    after construction, so every refinement of a fit (a race runs seven or
+    more, the dimension search one per candidate) shares one: building it
+    took 0.4 ms, a tenth of a small table's fit in all.
+    """
+    return HermiteBasis(k, degree, device, dtype, max_size)
 
 
 def _fit_link_projected(proj, basis, weight_sum, alpha=None):
@@ -224,7 +240,8 @@ def _link_gradients(grads, r):
 
 def _gram(grads, w):
     """``sum_i w_i sum_K grad g_K grad g_K^T`` (k x k) from gradients (n, k) or (K, n, k)."""
-    grads = grads if grads.ndim == 3 else grads[None]
+    if grads.ndim == 2:  # one link: one product (an einsum costs several operations)
+        return (grads * w[:, None]).T @ grads
     return torch.einsum("kni,kn,knj->ij", grads, w.expand(grads.shape[:2]), grads)
 
 
@@ -399,7 +416,7 @@ def link_heldout_losses(train, valid, V, degree, delta=None, loss=SQUARED, link=
     ``link``, a ``(basis, coef)`` pair already fitted that way, skips the fit.
     """
     if link is None:
-        basis = HermiteBasis(V.shape[1], degree, V.device, V.dtype)
+        basis = hermite_basis(V.shape[1], degree, V.device, V.dtype)
         coef = _cold_link(_projected(train, V), basis, train.weight_sum, loss)
     else:
         basis, coef = link
@@ -420,7 +437,7 @@ def ordered_by_link(train, V, degree):
     eigenvalues): the first ``j`` columns span the ``j`` most important
     directions of the link.
     """
-    basis = HermiteBasis(V.shape[1], degree, V.device, V.dtype)
+    basis = hermite_basis(V.shape[1], degree, V.device, V.dtype)
     proj = _projected(train, V)
     coef, _, _ = _fit_link_projected(proj, basis, train.weight_sum)
     C = basis.link_gradient(coef)
@@ -503,17 +520,17 @@ def _gauss_newton(G, H):
     lam = GAUSS_NEWTON_DAMPING * float(torch.trace(H)) / k
     if not lam > 0:
         return G
-    eye = torch.eye(k, dtype=H.dtype, device=H.device)
-    return torch.linalg.solve(0.5 * (H + H.T) + lam * eye, G.T).T
+    A = H + H.T
+    A.mul_(0.5).diagonal().add_(lam)
+    return torch.linalg.solve(A, G, left=False)  # G A^-1
 
 
 def _retraction(M):
     """QR retraction with a deterministic sign: ``(Q, T)`` with ``Q = M T``."""
     Q, R = torch.linalg.qr(M)
-    signs = torch.sign(torch.diagonal(R))
-    signs[signs == 0] = 1.0
-    eye = torch.eye(R.shape[0], dtype=R.dtype, device=R.device)
-    T = torch.linalg.solve_triangular(R, eye, upper=True) * signs
+    signs = torch.ones_like(torch.diagonal(R)).copysign_(torch.diagonal(R))  # +-1, never 0
+    # R^-1 diag(signs) by one triangular solve
+    T = torch.linalg.solve_triangular(R, torch.diag(signs), upper=True)
     return Q * signs, T
 
 
@@ -649,7 +666,7 @@ class GrassmannDescent:
                  tol=1e-7, move_tol=None, loss=None, callback=None):
         self.train, self.valid = train, valid
         self.V = retract(V0)
-        self.basis = HermiteBasis(self.V.shape[1], degree, self.V.device, self.V.dtype)
+        self.basis = hermite_basis(self.V.shape[1], degree, self.V.device, self.V.dtype)
         self.max_iter, self.patience, self.tol, self.callback = max_iter, patience, tol, callback
         self.move_tol = MOVE_TOL if move_tol is None else move_tol
         self.loss = SQUARED if loss is None else loss

@@ -53,8 +53,8 @@ def _projection_distance(A, B):
     (``skmim.metrics.subspace_distance``; bases of different sizes are apart
     even when one span contains the other.)
     """
-    overlap = torch.linalg.matrix_norm(A.T @ B) ** 2
-    return float(torch.sqrt(torch.clamp(1.0 - 2.0 * overlap / (A.shape[1] + B.shape[1]), min=0.0)))
+    overlap = float((A.T @ B).square().sum())
+    return math.sqrt(max(1.0 - 2.0 * overlap / (A.shape[1] + B.shape[1]), 0.0))
 
 
 def _record_step(history, step, W, k, prev_basis, value, rayleigh, callback):
