@@ -125,7 +125,25 @@ def _grid(r, step, half_width, device, dtype):
     return nodes, -0.5 * (nodes ** 2).sum(dim=1)
 
 
-def _posterior_outputs(omega, Vm, y, w, basis, coef, noise):
+def _posterior_grid(r, basis, device, dtype):
+    """What :func:`_posterior_outputs` needs that depends on neither ``omega`` nor ``V``.
+
+    The fixed points of the per-sample fit and its pseudo-inverse, the grid's
+    nodes with the basis and its gradients there, and the log prior: built
+    once per :func:`gamp` run, not at every iteration.
+    """
+    nodes, logprior = _grid(r, AMP_GRID_STEP, AMP_HALF_WIDTH, device, dtype)
+    gen = torch.Generator().manual_seed(0)
+    points = torch.randn(2 * basis.size, r, generator=gen, dtype=torch.float64).to(device, dtype)
+    solve = torch.linalg.pinv(basis.values(points))  # B x 2B
+    Phi, dPhi = basis.values_and_gradients(nodes)  # K x B, K x B x r
+    grid_basis = Phi.T.float()
+    grid_gradients = [dPhi[:, :, j].T.float() for j in range(r)]
+    F = torch.cat([torch.ones_like(nodes[:, :1]), nodes], dim=1).float()  # K x (1 + r)
+    return points, solve, nodes, grid_basis, grid_gradients, F, (2.0 * logprior).float()
+
+
+def _posterior_outputs(omega, Vm, y, w, basis, coef, noise, grid=None):
     """``g_out = V^{-1} (E[z | omega, V, y] - omega)`` per sample (n x r).
 
     Also returns the weighted mean over samples (weights ``w``) of the
@@ -151,15 +169,8 @@ def _posterior_outputs(omega, Vm, y, w, basis, coef, noise):
     L = torch.linalg.cholesky(Vm)
     Linv = torch.linalg.inv(L)
     step = AMP_GRID_STEP
-    nodes, logprior = _grid(r, step, AMP_HALF_WIDTH, omega.device, omega.dtype)
-    gen = torch.Generator().manual_seed(0)
-    points = torch.randn(2 * basis.size, r, generator=gen, dtype=torch.float64).to(omega)
-    solve = torch.linalg.pinv(basis.values(points))  # B x 2B
-    Phi, dPhi = basis.values_and_gradients(nodes)  # K x B, K x B x r
-    grid_basis = Phi.T.float()
-    grid_gradients = [dPhi[:, :, j].T.float() for j in range(r)]
-    F = torch.cat([torch.ones_like(nodes[:, :1]), nodes], dim=1).float()  # K x (1 + r)
-    logprior = (2.0 * logprior).float()
+    points, solve, nodes, grid_basis, grid_gradients, F, logprior = (
+        _posterior_grid(r, basis, omega.device, omega.dtype) if grid is None else grid)
     shifts = points @ L.T
     noise2 = noise * noise
     tiny = torch.finfo(torch.float32).tiny
@@ -224,11 +235,12 @@ def gamp(samples, V0, basis, coef, noise, floor, n_iter=None):
     C = eye.clone()
     g_prev = torch.zeros(n, r, dtype=dt, device=dev)
     damping, W_older = 0.0, None
+    grid = _posterior_grid(r, basis, dev, dt)
     for _ in range(n_iter):
         Vm = scale * C
         omega = torch.cat(samples.project(W)) / root - g_prev @ Vm
         try:
-            g_out, em = _posterior_outputs(omega, Vm, y, w, basis, coef, noise)
+            g_out, em = _posterior_outputs(omega, Vm, y, w, basis, coef, noise, grid)
         except torch.linalg.LinAlgError:
             return None
         if not math.isfinite(em):

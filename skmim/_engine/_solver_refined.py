@@ -252,15 +252,42 @@ def _cannot_catch_up(descent, leader):
     return now - leader > PRUNE_GAP * abs(leader) and before - now <= PRUNE_FLAT * abs(now)
 
 
-def _same_function(a, b, baseline, weights):
-    """Whether descents ``a`` and ``b`` predict the held-out samples alike (``MERGE_FUNCTION``)."""
-    fa, fb = a.heldout_predictions, b.heldout_predictions
-    if fa is None or fb is None:
-        return False
-    best = min(a.best_val, b.best_val)
-    scale = min(baseline - best, best)
-    diff = ((fa - fb) ** 2).reshape(len(weights), -1).sum(dim=1)
-    return scale > 0 and 0.5 * float(weights @ diff) / float(weights.sum()) < MERGE_FUNCTION * scale
+def _mergeable(descents, baseline, weights):
+    """Which pairs of ``descents`` stand at one point or fit one function (R x R, NumPy bool).
+
+    ``[a, b]`` is True when their subspaces are closer than
+    ``MERGE_DISTANCE`` (projection distance, as
+    :func:`._layerwise._projection_distance`) or their held-out predictions
+    differ (half the weighted mean squared difference) by less than
+    ``MERGE_FUNCTION`` times ``min(baseline - best, best)``, ``best`` the
+    smaller of their best held-out losses and ``baseline`` the mean's. All
+    pairs from one product of the stacked bases and one of the stacked
+    predictions: a race checks every pair after every step.
+    """
+    R = len(descents)
+    if R < 2:
+        return np.zeros((R, R), dtype=bool)
+    widths = [descent.V.shape[1] for descent in descents]
+    S = torch.cat([descent.V for descent in descents], dim=1)
+    cuts = np.cumsum([0] + widths[:-1])
+    overlaps = (S.T @ S).square().cpu().numpy()
+    overlaps = np.add.reduceat(np.add.reduceat(overlaps, cuts, axis=0), cuts, axis=1)
+    k = np.asarray(widths, dtype=float)
+    distance = np.sqrt(np.maximum(1.0 - 2.0 * overlaps / (k[:, None] + k[None, :]), 0.0))
+    same = distance < MERGE_DISTANCE
+    known = [i for i, descent in enumerate(descents) if descent.heldout_predictions is not None]
+    if len(known) > 1:
+        P = torch.stack([descents[i].heldout_predictions.reshape(len(weights), -1)
+                         for i in known])
+        diff = torch.stack([((P - P[a]) ** 2).sum(dim=2) @ weights for a in range(len(known))])
+        diff = 0.5 * diff.cpu().numpy() / float(weights.sum())
+        best = np.array([descents[i].best_val for i in known])
+        best = np.minimum(best[:, None], best[None, :])
+        scale = np.minimum(baseline - best, best)
+        close = (scale > 0) & (diff < MERGE_FUNCTION * scale)
+        same[np.ix_(known, known)] |= close
+    np.fill_diagonal(same, False)
+    return same
 
 
 def _fit_refined(s1, train, valid, final, everything, losses, cfg, seed, callback,
@@ -340,11 +367,10 @@ def _fit_refined(s1, train, valid, final, everything, losses, cfg, seed, callbac
     while active:
         step_together([run[3] for run in active])
         active = [run for run in active if not run[3].done]
-        for a, b in itertools.combinations(list(active), 2):
+        same = _mergeable([run[3] for run in active], baseline, heldout_weights)
+        for (i, a), (j, b) in itertools.combinations(list(enumerate(active)), 2):
             # by identity: two learned starts share a name
-            if (any(r is a for r in active) and any(r is b for r in active) and (
-                    _projection_distance(a[3].V, b[3].V) < MERGE_DISTANCE
-                    or _same_function(a[3], b[3], baseline, heldout_weights))):
+            if same[i, j] and any(r is a for r in active) and any(r is b for r in active):
                 worse = b if b[3].best_val >= a[3].best_val * (1 - 1e-9) else a
                 active = [r for r in active if r is not worse]
                 worse[3].release()
