@@ -139,6 +139,8 @@ class HermiteBasis:
                     for col in zip(*[(position[a[:j]], a[j]) for a in prefixes])))
                 position = {a: i for i, a in enumerate(prefixes)}
             assert list(position) == [tuple(a) for a in indices]
+        self._first_in_order = bool(self._steps) and self._steps[0][1].tolist() == list(
+            range(degree + 1))
         # derivative map: D[j, index(alpha - e_j), b] = sqrt(alpha_bj)
         position = {a: i for i, a in enumerate(indices)}
         D = torch.zeros(k, self.size, self.size, dtype=dtype)
@@ -172,7 +174,9 @@ class HermiteBasis:
         table = self._univariate(Z).view(self.k, self.degree + 1, -1)
         T = None
         for j, (parent, power) in enumerate(self._steps):
-            factor = table[j].index_select(0, power)
+            # the first coordinate's prefixes are its powers 0..P in order: no gather
+            factor = (table[j] if j == 0 and self._first_in_order
+                      else table[j].index_select(0, power))
             T = factor if T is None else T.index_select(0, parent) * factor
         return T.T
 

@@ -167,10 +167,11 @@ def ridge_from_moments(M, n_features, weight_sum, alpha=None, grid=ALPHA_GRID, n
     sF, sy = A[0, 1:p + 1], A[0, p + 1:]
     mF, my = sF / sw, sy / sw
     # centred sums (the intercept is not penalised)
-    G = A[1:p + 1, 1:p + 1] - sw * np.outer(mF, mF)
-    Fy = A[1:p + 1, p + 1:] - sw * np.outer(mF, my)
+    smF = sw * mF[:, None]
+    G = A[1:p + 1, 1:p + 1] - smF * mF
+    Fy = A[1:p + 1, p + 1:] - smF * my
     # total (over targets) centred sum of squares: GCV adds the targets' criteria
-    yy = max(float(np.trace(A[p + 1:, p + 1:]) - sw * (my @ my)), 0.0)
+    yy = max(float(A[p + 1:, p + 1:].trace() - sw * (my @ my)), 0.0)
     s, Q = np.linalg.eigh(0.5 * (G + G.T))
     s = np.maximum(s, 0.0)
     c = Q.T @ Fy
