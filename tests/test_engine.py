@@ -374,6 +374,68 @@ def test_gauss_newton_steps_along_weakly_used_directions():
     assert np.linalg.norm(V @ V.T - U @ U.T) / np.sqrt(8) < 0.15
 
 
+def test_conjugate_directions_reach_a_smaller_heldout_loss(monkeypatch):
+    # y = sum_{j <= 6} tanh(x_j), d = 32, k = 8 (two spare directions), from
+    # three perturbed true and five random directions: with n >= 4 d k rows
+    # the steps are conjugate (Polak-Ribiere+) and the run ends at a smaller
+    # held-out loss than the preconditioned gradient alone (measured 0.0416
+    # against 0.0450; seeds 1 and 2: 0.0360 / 0.0370, 0.0482 / 0.0510); every
+    # direction taken descends
+    from skmim._engine import _grassmann
+
+    rng = np.random.RandomState(0)
+    d, n = 32, 4000
+    X = rng.standard_normal((n, d))
+    y = np.tanh(X[:, :6]).sum(axis=1) + 0.1 * rng.standard_normal(n)
+    train = Samples(X[:3000], y[:3000], np.ones(3000), CPU, F64)
+    valid = Samples(X[3000:], y[3000:], np.ones(1000), CPU, F64)
+    V0 = torch.as_tensor(np.column_stack([np.eye(d)[:, :3] + 0.3 * rng.standard_normal((d, 3)),
+                                          rng.standard_normal((d, 5))]))
+    conjugate = _grassmann.GrassmannDescent(train, valid, V0, degree=4)
+    assert conjugate._conjugate_on  # 3000 >= 4 * 32 * 8
+    taken = []
+    original = conjugate._conjugate
+
+    def recorded(G, Z):
+        D = original(G, Z)
+        taken.append((float((G * D).sum()), D is Z))
+        return D
+
+    conjugate._conjugate = recorded
+    while not conjugate.done:
+        conjugate.step()
+    monkeypatch.setattr(_grassmann, "CONJUGATE_MIN_ROWS", 10**9)
+    plain = _grassmann.GrassmannDescent(train, valid, V0, degree=4)
+    assert not plain._conjugate_on
+    while not plain.done:
+        plain.step()
+    assert conjugate.best_val < 0.98 * plain.best_val
+    assert all(inner > 0 for inner, _ in taken)
+    assert sum(not same for _, same in taken) >= len(taken) // 2  # mostly conjugate steps
+
+
+def test_conjugate_directions_off_below_four_rows_per_coordinate():
+    # 500 rows for d k = 256 coordinates: the preconditioned gradient alone,
+    # whose run is reproduced exactly with the rule switched off by hand
+    from skmim._engine import _grassmann
+
+    rng = np.random.RandomState(1)
+    d, n = 32, 700
+    X = rng.standard_normal((n, d))
+    y = np.tanh(X[:, :6]).sum(axis=1) + 0.1 * rng.standard_normal(n)
+    train = Samples(X[:500], y[:500], np.ones(500), CPU, F64)
+    valid = Samples(X[500:], y[500:], np.ones(200), CPU, F64)
+    V0 = torch.as_tensor(rng.standard_normal((d, 8)))
+    below = _grassmann.GrassmannDescent(train, valid, V0, degree=3, max_iter=30)
+    assert not below._conjugate_on
+    reference = _grassmann.GrassmannDescent(train, valid, V0, degree=3, max_iter=30)
+    reference._conjugate = lambda G, Z: Z
+    for run in (below, reference):
+        while not run.done:
+            run.step()
+    assert below.history["val_loss"] == reference.history["val_loss"]
+
+
 @pytest.mark.parametrize("n_classes", [2, 3])
 def test_logistic_link_fits_match_sklearn(n_classes):
     # Newton's method (small links) and L-BFGS-B (LogisticProblem) minimize the
