@@ -376,7 +376,7 @@ def test_gauss_newton_steps_along_weakly_used_directions():
 
 def test_conjugate_directions_reach_a_smaller_heldout_loss(monkeypatch):
     # y = sum_{j <= 6} tanh(x_j), d = 32, k = 8 (two spare directions), from
-    # three perturbed true and five random directions: with n >= 4 d k rows
+    # three perturbed true and five random directions: with n >= 8 d k rows
     # the steps are conjugate (Polak-Ribiere+) and the run ends at a smaller
     # held-out loss than the preconditioned gradient alone (measured 0.0416
     # against 0.0450; seeds 1 and 2: 0.0360 / 0.0370, 0.0482 / 0.0510); every
@@ -392,7 +392,7 @@ def test_conjugate_directions_reach_a_smaller_heldout_loss(monkeypatch):
     V0 = torch.as_tensor(np.column_stack([np.eye(d)[:, :3] + 0.3 * rng.standard_normal((d, 3)),
                                           rng.standard_normal((d, 5))]))
     conjugate = _grassmann.GrassmannDescent(train, valid, V0, degree=4)
-    assert conjugate._conjugate_on  # 3000 >= 4 * 32 * 8
+    assert conjugate._conjugate_on  # 3000 >= 8 * 32 * 8
     taken = []
     original = conjugate._conjugate
 
@@ -414,7 +414,7 @@ def test_conjugate_directions_reach_a_smaller_heldout_loss(monkeypatch):
     assert sum(not same for _, same in taken) >= len(taken) // 2  # mostly conjugate steps
 
 
-def test_conjugate_directions_off_below_four_rows_per_coordinate():
+def test_conjugate_directions_off_below_eight_rows_per_coordinate():
     # 500 rows for d k = 256 coordinates: the preconditioned gradient alone,
     # whose run is reproduced exactly with the rule switched off by hand
     from skmim._engine import _grassmann
