@@ -351,6 +351,16 @@ def test_squared_loss_gauss_newton_matrix(n_targets):
     np.testing.assert_allclose(H.numpy(), expected.numpy(), atol=1e-12)
 
 
+def _tanh_sum_problem(seed, d, n, n_true, n_train):
+    """``y = sum_{j < n_true} tanh(x_j) + 0.1 noise``, Gaussian ``x``: (rng, train, valid) Samples."""
+    rng = np.random.RandomState(seed)
+    X = rng.standard_normal((n, d))
+    y = np.tanh(X[:, :n_true]).sum(axis=1) + 0.1 * rng.standard_normal(n)
+    train = Samples(X[:n_train], y[:n_train], np.ones(n_train), CPU, F64)
+    valid = Samples(X[n_train:], y[n_train:], np.ones(n - n_train), CPU, F64)
+    return rng, train, valid
+
+
 def test_gauss_newton_steps_along_weakly_used_directions():
     # y = sum_{j <= 4} tanh(x_j), started at two true and two random
     # directions: the Gauss-Newton step scales each direction by the link's
@@ -359,12 +369,8 @@ def test_gauss_newton_steps_along_weakly_used_directions():
     # after 5)
     from skmim._engine._grassmann import GrassmannDescent
 
-    rng = np.random.RandomState(0)
-    d, n = 16, 4000
-    X = rng.standard_normal((n, d))
-    y = np.tanh(X[:, :4]).sum(axis=1) + 0.1 * rng.standard_normal(n)
-    train = Samples(X[:3000], y[:3000], np.ones(3000), CPU, F64)
-    valid = Samples(X[3000:], y[3000:], np.ones(1000), CPU, F64)
+    d = 16
+    rng, train, valid = _tanh_sum_problem(0, d, 4000, 4, 3000)
     V0 = torch.as_tensor(np.column_stack([np.eye(d)[:, :2], rng.standard_normal((d, 2))]))
     descent = GrassmannDescent(train, valid, V0, degree=3, max_iter=200, patience=15)
     for _ in range(5):
@@ -383,12 +389,8 @@ def test_conjugate_directions_reach_a_smaller_heldout_loss(monkeypatch):
     # direction taken descends
     from skmim._engine import _grassmann
 
-    rng = np.random.RandomState(0)
-    d, n = 32, 4000
-    X = rng.standard_normal((n, d))
-    y = np.tanh(X[:, :6]).sum(axis=1) + 0.1 * rng.standard_normal(n)
-    train = Samples(X[:3000], y[:3000], np.ones(3000), CPU, F64)
-    valid = Samples(X[3000:], y[3000:], np.ones(1000), CPU, F64)
+    d = 32
+    rng, train, valid = _tanh_sum_problem(0, d, 4000, 6, 3000)
     V0 = torch.as_tensor(np.column_stack([np.eye(d)[:, :3] + 0.3 * rng.standard_normal((d, 3)),
                                           rng.standard_normal((d, 5))]))
     conjugate = _grassmann.GrassmannDescent(train, valid, V0, degree=4)
@@ -419,12 +421,8 @@ def test_conjugate_directions_off_below_eight_rows_per_coordinate():
     # whose run is reproduced exactly with the rule switched off by hand
     from skmim._engine import _grassmann
 
-    rng = np.random.RandomState(1)
-    d, n = 32, 700
-    X = rng.standard_normal((n, d))
-    y = np.tanh(X[:, :6]).sum(axis=1) + 0.1 * rng.standard_normal(n)
-    train = Samples(X[:500], y[:500], np.ones(500), CPU, F64)
-    valid = Samples(X[500:], y[500:], np.ones(200), CPU, F64)
+    d = 32
+    rng, train, valid = _tanh_sum_problem(1, d, 700, 6, 500)
     V0 = torch.as_tensor(rng.standard_normal((d, 8)))
     below = _grassmann.GrassmannDescent(train, valid, V0, degree=3, max_iter=30)
     assert not below._conjugate_on
