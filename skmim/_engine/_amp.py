@@ -143,7 +143,7 @@ def _posterior_grid(r, basis, device, dtype):
     return points, solve, nodes, grid_basis, grid_gradients, F, (2.0 * logprior).float()
 
 
-def _posterior_outputs(omega, Vm, y, w, basis, coef, noise, grid=None):
+def _posterior_outputs(omega, Vm, y, w, basis, coef, noise, grid):
     """``g_out = V^{-1} (E[z | omega, V, y] - omega)`` per sample (n x r).
 
     Also returns the weighted mean over samples (weights ``w``) of the
@@ -164,13 +164,14 @@ def _posterior_outputs(omega, Vm, y, w, basis, coef, noise, grid=None):
     a ridge narrower than the grid step (``h4`` at ``|z| = 3``: 0.007 for
     noise 0.1), and point values would alias (GAMP then ran from the true
     subspace to distance 0.89 at ``h4+h4``, n = 12 d, with the link known).
+    ``grid`` is :func:`_posterior_grid`'s tuple for ``basis``, built once
+    per :func:`gamp` run.
     """
     n, r = omega.shape
     L = torch.linalg.cholesky(Vm)
     Linv = torch.linalg.inv(L)
     step = AMP_GRID_STEP
-    points, solve, nodes, grid_basis, grid_gradients, F, logprior = (
-        _posterior_grid(r, basis, omega.device, omega.dtype) if grid is None else grid)
+    points, solve, nodes, grid_basis, grid_gradients, F, logprior = grid
     shifts = points @ L.T
     noise2 = noise * noise
     tiny = torch.finfo(torch.float32).tiny

@@ -1,9 +1,11 @@
 """Device and dtype resolution for the torch engine."""
 
 import contextlib
+import functools
 import sys
 
 import torch
+from threadpoolctl import ThreadpoolController
 
 _DTYPES = {
     "float32": torch.float32,
@@ -86,26 +88,20 @@ def resolve_dtype(dtype, device):
 AUTO_THREADS_WORK = 2e9
 
 
-_CONTROLLER = (None, None)
-
-
 def _blas_controller():
     """A ``threadpoolctl.ThreadpoolController`` of the process's thread pools, kept between fits.
 
     Finding the pools scans every loaded shared library (3.6 ms here with
     torch loaded, 4 % of a fit on a 400-row table); a library is loaded by
     importing an extension module, so the controller is rebuilt only when
-    the set of imported modules has grown since it was made.
+    the number of imported modules has changed since it was made.
     """
-    global _CONTROLLER
-    from threadpoolctl import ThreadpoolController
+    return _controller_for(len(sys.modules))
 
-    n_modules = len(sys.modules)
-    controller, seen = _CONTROLLER
-    if controller is None or seen != n_modules:
-        controller = ThreadpoolController()
-        _CONTROLLER = (controller, n_modules)
-    return controller
+
+@functools.lru_cache(maxsize=1)
+def _controller_for(n_modules):
+    return ThreadpoolController()
 
 
 @contextlib.contextmanager
