@@ -16,12 +16,14 @@ _M2 = np.uint64(0x94D049BB133111EB)
 
 
 def _mix(h):
-    # splitmix64 finalizer (uint64 arithmetic wraps modulo 2**64)
-    h = h ^ (h >> np.uint64(30))
-    h = h * _M1
-    h = h ^ (h >> np.uint64(27))
-    h = h * _M2
-    return h ^ (h >> np.uint64(31))
+    """The splitmix64 finalizer of ``h`` (uint64, wrapping modulo 2**64), in place."""
+    shifted = np.empty_like(h)
+    for shift, mult in ((30, _M1), (27, _M2), (31, None)):
+        np.right_shift(h, np.uint64(shift), out=shifted)
+        h ^= shifted
+        if mult is not None:
+            h *= mult
+    return h
 
 
 def row_uniforms(X, y, seed, grid=None, transform=None):
@@ -54,8 +56,10 @@ def _hash_rows(rows, y, mult, grid, transform):
         rows = transform(rows)
     d = rows.shape[1]
     with np.errstate(over="ignore"):
-        Xb = (cells(rows) + 0.0).view(np.uint64)  # -0.0 -> 0.0
-        h = _mix(Xb * mult[:d]).sum(axis=1, dtype=np.uint64)
+        Xb = cells(rows) + 0.0  # a new array; -0.0 -> 0.0
+        Xb = Xb.view(np.uint64)
+        Xb *= mult[:d]
+        h = _mix(Xb).sum(axis=1, dtype=np.uint64)
         h = _mix(h + _mix((cells(y) + 0.0).view(np.uint64) * mult[d]))
     return (h >> np.uint64(11)).astype(np.float64) / float(2**53)
 

@@ -255,6 +255,31 @@ def test_race_stops_refinements_that_stopped_falling_far_behind(caplog, monkeypa
     np.testing.assert_allclose(unpruned.predict(X[:50]), model.predict(X[:50]), atol=1e-6)
 
 
+def test_race_merges_subspaces_that_contain_one_another():
+    # the smaller subspace's distance to the larger decides (the projection
+    # distance when the dimensions are equal): a run whose subspace contains
+    # another's, or lies in it, to MERGE_DISTANCE merges with it; a larger
+    # one that shares only part of the smaller does not
+    from types import SimpleNamespace
+
+    import torch
+
+    from skmim._engine._solver_refined import MERGE_DISTANCE, _mergeable
+
+    rng = np.random.default_rng(0)
+    Q = torch.as_tensor(np.linalg.qr(rng.normal(size=(30, 6)))[0])
+    near = 0.5 * MERGE_DISTANCE
+    tilted = torch.cat([Q[:, :1], np.cos(near) * Q[:, 1:2] + np.sin(near) * Q[:, 5:6]], dim=1)
+    far = torch.cat([Q[:, :1], Q[:, 3:4]], dim=1)  # one direction in span(Q[:, :3]), one out
+    runs = [SimpleNamespace(V=V, heldout_predictions=None, best_val=1.0)
+            for V in (Q[:, :2], Q[:, :3], Q[:, :4], tilted, far)]
+    same = _mergeable(runs, 2.0, torch.ones(5))
+    assert same[0, 1] and same[1, 0] and same[0, 2] and same[1, 2]
+    assert same[3, 1] and same[3, 2] and same[3, 0]  # within MERGE_DISTANCE
+    assert not same[4, 0] and not same[4, 1] and same[4, 2]  # span(Q[:, :4]) holds it
+    assert not same.diagonal().any()
+
+
 def test_race_pruning_rule():
     from types import SimpleNamespace
 

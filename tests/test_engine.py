@@ -77,6 +77,38 @@ def test_stage1_limit_equals_network_gradient_steps(decay_factor, dense):
         np.testing.assert_allclose(h_lim[key], h_net[key], rtol=1e-5, atol=1e-8)
 
 
+def test_krylov_ritz_finds_the_extreme_eigenpairs_in_a_subspace():
+    # the block Krylov space of a few vectors holds the eigenvalues at both
+    # ends of the spectrum of Sigma restricted to the complement of V: an
+    # outlier on either side to high accuracy after 4 products; a space
+    # that would outgrow the complement stops there and is then exact
+    from skmim._engine._layerwise import krylov_ritz
+
+    rng = np.random.RandomState(0)
+    n, d = 4000, 40
+    X = rng.standard_normal((n, d))
+    scores = X[:, 0] ** 2 - X[:, 1] ** 2 + 0.5 * (X[:, 2] ** 2 - 1) + rng.standard_normal(n)
+    sigma = SecondMoment(Samples(X, scores, np.ones(n), CPU, F64), dense=True)
+    V = torch.eye(d, dtype=F64)[:, :1]  # x_0 known: -x_1 (eigenvalue -1.8) and x_2 (1.2) remain
+
+    def outside(M):
+        return M - V @ (V.T @ M)
+
+    S = outside(outside(sigma.matrix).T)
+    exact_vals, exact_vecs = torch.linalg.eigh(S)
+    order = torch.argsort(exact_vals.abs(), descending=True)
+    exact_vals, exact_vecs = exact_vals[order], exact_vecs[:, order]
+    start = outside(torch.as_tensor(rng.standard_normal((d, 3))))
+    vals, vecs = krylov_ritz(sigma, start, 4, outside, max_dim=d - 1)
+    assert vecs.shape[1] <= 15 and float((vecs.T @ V).abs().max()) < 1e-12
+    np.testing.assert_allclose(vals[:2].numpy(), exact_vals[:2].numpy(), rtol=1e-3)
+    for j in range(2):
+        assert float((vecs[:, j] @ exact_vecs[:, j]) ** 2) > 1 - 1e-3
+    vals, vecs = krylov_ritz(sigma, start, 30, outside, max_dim=d - 1)
+    assert vecs.shape[1] == d - 1
+    np.testing.assert_allclose(vals.numpy(), exact_vals[:d - 1].numpy(), atol=1e-10)
+
+
 def test_ridge_matches_sklearn_and_gcv_matches_brute_force():
     from sklearn.linear_model import Ridge
 
