@@ -18,11 +18,14 @@ _M2 = np.uint64(0x94D049BB133111EB)
 def _mix(h):
     """The splitmix64 finalizer of ``h`` (uint64, wrapping modulo 2**64), in place."""
     shifted = np.empty_like(h)
-    for shift, mult in ((30, _M1), (27, _M2), (31, None)):
-        np.right_shift(h, np.uint64(shift), out=shifted)
-        h ^= shifted
-        if mult is not None:
-            h *= mult
+    np.right_shift(h, np.uint64(30), out=shifted)
+    h ^= shifted
+    h *= _M1
+    np.right_shift(h, np.uint64(27), out=shifted)
+    h ^= shifted
+    h *= _M2
+    np.right_shift(h, np.uint64(31), out=shifted)
+    h ^= shifted
     return h
 
 

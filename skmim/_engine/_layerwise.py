@@ -327,8 +327,8 @@ def krylov_ritz(sigma, start, n_iter, restrict=None, max_dim=None):
     second moment of a two-direction fit, one direction short of the data:
     4 iterations found the remaining direction to squared sine 0.001 with
     5 products, 8 steps of subspace iteration to 0 with 9; on the bulk of
-    a pure-noise residual its top Ritz values reached 0.0235 of the edge
-    0.0259, subspace iteration's 0.0135.) The space stops growing at
+    a pure-noise residual its top Ritz value reached 0.0235 of the top
+    eigenvalue 0.0259, subspace iteration's 0.0135.) The space stops growing at
     ``max_dim`` (the dimension of ``restrict``'s range) and where the
     images add nothing new (``KRYLOV_RTOL``). Returns the Ritz values and
     vectors (columns), at most ``p (n_iter + 1)``.
@@ -356,11 +356,7 @@ def krylov_ritz(sigma, start, n_iter, restrict=None, max_dim=None):
         if not bool(keep.any()):
             break  # invariant, or the whole space: the Ritz pairs are exact
         blocks.append(block[:, keep])
-    K, SK = torch.cat(blocks, dim=1), torch.cat(images, dim=1)
-    M = K.T @ SK
-    vals, vecs = torch.linalg.eigh(0.5 * (M + M.T))
-    order = torch.argsort(vals.abs(), descending=True)
-    return vals[order], K @ vecs[:, order]
+    return _ritz_pairs(torch.cat(blocks, dim=1), torch.cat(images, dim=1))
 
 
 def ritz_values(sigma, basis):
@@ -369,8 +365,12 @@ def ritz_values(sigma, basis):
     ``sigma`` is a :class:`SecondMoment`. Returns the Ritz values (descending
     ``|.|``) and Ritz vectors (columns).
     """
-    M = basis.T @ (sigma @ basis)
-    M = 0.5 * (M + M.T)
-    vals, vecs = torch.linalg.eigh(M)
+    return _ritz_pairs(basis, sigma @ basis)
+
+
+def _ritz_pairs(basis, image):
+    """:func:`ritz_values` from an orthonormal ``basis`` and ``image``, ``Sigma_hat`` times it."""
+    M = basis.T @ image
+    vals, vecs = torch.linalg.eigh(0.5 * (M + M.T))
     order = torch.argsort(vals.abs(), descending=True)
     return vals[order], basis @ vecs[:, order]
