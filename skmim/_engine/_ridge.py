@@ -29,7 +29,15 @@ def _chunk_moments(Fc, yc, wc):
     # B = sqrt(w) [1 F Y], B^T B (the weights are non-negative): the scaling
     # written into one buffer, and a product of one matrix with itself
     root = wc.to(Fc.dtype).sqrt()[:, None]
-    B = torch.empty(Fc.shape[0], p + 1 + Yc.shape[1], dtype=Fc.dtype, device=Fc.device)
+    width = p + 1 + Yc.shape[1]
+    if Fc.ndim == 2 and Fc.shape[0] > 1 and Fc.stride(0) == 1:
+        # F laid out by columns (a link's basis values, the transpose of a
+        # contiguous table): B too, so that writing it copies contiguous
+        # memory (n = 3200, 117 columns, one thread: 2.0 -> 1.55 ms in all);
+        # the product is the same symmetric rank-k update
+        B = torch.empty(width, Fc.shape[0], dtype=Fc.dtype, device=Fc.device).T
+    else:
+        B = torch.empty(Fc.shape[0], width, dtype=Fc.dtype, device=Fc.device)
     B[:, :1] = root
     torch.mul(Fc, root, out=B[:, 1:p + 1])
     torch.mul(Yc.to(Fc.dtype), root, out=B[:, p + 1:])
