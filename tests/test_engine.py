@@ -154,6 +154,31 @@ def test_hermite_basis_orthonormal_and_gradients():
         np.testing.assert_allclose(dPhi[:, j, :].numpy(), g.numpy(), atol=1e-10)
 
 
+def test_link_gradients_and_moments_in_the_basis_layout():
+    # HermiteBasis.gradients is Phi @ C, for one link and for several, on the
+    # full tensor basis and on the limited one (products of two factors);
+    # the link's moments are the same for Phi laid out by columns (as
+    # values() returns it) and by rows
+    from skmim._engine._ridge import _chunk_moments
+
+    gen = torch.Generator().manual_seed(0)
+    for k, max_size in ((3, None), (8, 126)):
+        basis = HermiteBasis(k, 4, CPU, F64, max_size=max_size)
+        Z = torch.randn(50, k, generator=gen, dtype=F64)
+        Phi = basis.values(Z)
+        assert Phi.stride(0) == 1  # the transpose of a contiguous B x n table
+        for coef in (torch.randn(basis.size, generator=gen, dtype=F64),
+                     torch.randn(basis.size, 3, generator=gen, dtype=F64)):
+            C = basis.link_gradient(coef)
+            expected = Phi.contiguous() @ C.contiguous()
+            np.testing.assert_allclose(basis.gradients(Phi, C).numpy(), expected.numpy(),
+                                       rtol=1e-12, atol=1e-12)
+        y, w = torch.randn(50, generator=gen, dtype=F64), torch.rand(50, generator=gen, dtype=F64)
+        np.testing.assert_allclose(_chunk_moments(Phi, y, w).numpy(),
+                                   _chunk_moments(Phi.contiguous(), y, w).numpy(),
+                                   rtol=1e-12, atol=1e-12)
+
+
 def test_link_fit_recovers_polynomial():
     rng = np.random.RandomState(2)
     X = rng.standard_normal((2000, 4))
