@@ -179,6 +179,36 @@ def test_link_gradients_and_moments_in_the_basis_layout():
                                    rtol=1e-12, atol=1e-12)
 
 
+def test_shared_second_moments_equal_the_direct_matrices():
+    # the Huber and absolute losses' stage-1 matrices derived from the squared
+    # loss's and the plain second moment equal the ones formed directly, with
+    # weights and a heavy-tailed label; a loss on other labels, or without
+    # the plain second moment, is formed directly
+    from skmim._engine._layerwise import SharedSecondMoments, second_moment_matrix
+
+    rng = np.random.RandomState(4)
+    n, d = 400, 6
+    X = rng.standard_normal((n, d)) * np.linspace(0.5, 3.0, d) + 1.0
+    y = X[:, 0] ** 2 + rng.standard_t(2, n)
+    w = rng.uniform(0.2, 3.0, n)
+    s = Samples(X, y, w, CPU, F64, batch_size=97)  # several chunks
+    plain = lambda: torch.as_tensor((X * w[:, None]).T @ X / w.sum())  # noqa: E731
+    shared = SharedSecondMoments(s, plain)
+    losses = {name: Stage1Loss(name, y, w) for name in ("squared", "huber", "abs", "rank")}
+    assert shared._derived(losses["huber"]) is None  # the squared loss's matrix not yet known
+    for name, loss in losses.items():
+        direct = second_moment_matrix(s.with_targets(loss.sample_scores()))
+        np.testing.assert_allclose(shared.matrix(loss).numpy(), direct.numpy(),
+                                   rtol=1e-10, atol=1e-12)
+    assert shared._derived(losses["huber"]) is not None
+    assert shared._derived(losses["abs"]) is not None
+    assert shared._derived(losses["rank"]) is None
+    assert shared._derived(Stage1Loss("huber", y + 1.0, w)) is None  # other labels
+    alone = SharedSecondMoments(s)
+    alone.matrix(losses["squared"])
+    assert alone._derived(losses["huber"]) is None
+
+
 def test_link_fit_recovers_polynomial():
     rng = np.random.RandomState(2)
     X = rng.standard_normal((2000, 4))

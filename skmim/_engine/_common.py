@@ -109,12 +109,14 @@ def _read_off(W, sigma, loss, n_components, max_components, rows=None):
     return sign_flip(_numpy(probe[:, :k])), k, spectrum, level
 
 
-def _stage1(s1, name, cfg, seed, callback, limit=False):
+def _stage1(s1, name, cfg, seed, callback, limit=False, moments=None):
     """Stage 1 with one loss; None when its targets are constant.
 
     ``limit=True`` runs it in its small-initialization limit
     (:func:`power_first_layer`, the refined solver's start); otherwise the
     network's gradient steps (:func:`train_first_layer`, the published solver).
+    ``moments`` (a :class:`._layerwise.SharedSecondMoments` of ``s1``) forms the dense
+    matrix of the limit, sharing work between the losses.
     """
     loss = Stage1Loss(name, s1.targets, s1.weights, cfg["huber_delta"])
     if loss.is_degenerate:
@@ -134,7 +136,8 @@ def _stage1(s1, name, cfg, seed, callback, limit=False):
         neurons = distinct_neurons(cfg["width"], lr, wd)
         # the d x d matrix costs n d^2 once; streaming costs 2 n d neurons per step
         dense = d <= min(DENSE_MAX_FEATURES, 2 * cfg["n_steps"] * neurons)
-        sigma = SecondMoment(scores, dense=dense)
+        sigma = SecondMoment(scores, dense=dense,
+                             matrix=moments.matrix(loss) if dense and moments is not None else None)
         r = torch.as_tensor(loss.centered_targets)
         value = float(torch.as_tensor(s1.weights) @ loss(torch.zeros_like(r), r)) / s1.weight_sum
         W, history = power_first_layer(

@@ -265,16 +265,89 @@ class SecondMoment:
     ``dense=True`` forms the ``d x d`` matrix in one pass over the rows
     (``n d^2``); every product then costs ``d^2 k``. Otherwise each product
     streams the rows (``2 n d k``) and nothing of size ``d^2`` is held.
+    ``matrix``: that ``d x d`` matrix, when known (e.g. from
+    :class:`SharedSecondMoments`).
     """
 
-    def __init__(self, scores_samples, dense=False):
+    def __init__(self, scores_samples, dense=False, matrix=None):
         self.samples = scores_samples
-        self.matrix = second_moment_matrix(scores_samples) if dense else None
+        if matrix is None and dense:
+            matrix = second_moment_matrix(scores_samples)
+        self.matrix = matrix
 
     def __matmul__(self, V):
         if self.matrix is not None:
             return self.matrix @ V
         return second_moment_product(self.samples, V)
+
+
+# A loss's matrix is derived from the squared loss's (SharedSecondMoments)
+# when the rows where their scores differ by more than a constant are at most
+# this fraction of all: those rows' Gram matrix replaces a full one.
+SHARED_MAX_FRACTION = 0.75
+
+
+class SharedSecondMoments:
+    """The dense ``Sigma_hat`` of several stage-1 losses on one set of rows, sharing their passes.
+
+    ``Sigma_hat(s) = sum_i w_i s_i x_i x_i^T / sum_i w_i`` is linear in the
+    scores ``s``. The Huber loss's scores are the squared loss's plus a
+    constant except on the clipped rows (``clip(r) - r`` is zero elsewhere),
+    and the absolute loss's (``|y - m| - c``) the squared loss's plus a
+    constant except on the rows below the median ``m``. With the squared
+    loss's matrix and the plain second moment ``P = sum_i w_i x_i x_i^T /
+    sum_i w_i`` known, each is ``Sigma_sq + c P + Sigma_hat(e)``, ``e``
+    zero outside those rows, and :func:`._data.weighted_gram` passes over
+    the rows of nonzero weight only: a third of the rows for Huber's default
+    threshold on Gaussian labels, half for the absolute loss, instead of all.
+    The result equals the direct matrix up to rounding.
+
+    Parameters
+    ----------
+    samples : Samples
+        The rows (their targets unused).
+    plain : callable or None
+        Returns ``P`` (``d x d`` tensor); called at most once, when a
+        matrix is first derived. None: every matrix is formed directly.
+    """
+
+    def __init__(self, samples, plain=None):
+        self.samples, self._plain, self._P = samples, plain, None
+        self._squared = None  # (loss, matrix) of the squared loss, once formed
+
+    def matrix(self, loss):
+        """``Sigma_hat`` of the scores of ``loss`` (a :class:`._losses.Stage1Loss`), symmetrized."""
+        derived = self._derived(loss)
+        if derived is not None:
+            return derived
+        M = second_moment_matrix(self.samples.with_targets(loss.sample_scores()))
+        if loss.name == "squared":
+            self._squared = (loss, M)
+        return M
+
+    def _derived(self, loss):
+        if self._squared is None or self._plain is None or loss.name not in ("huber", "abs"):
+            return None
+        squared, M = self._squared
+        y = squared.targets
+        if loss.name == "huber":
+            if not np.array_equal(loss.targets, y):
+                return None
+            r = loss.targets - loss.center
+            extra = np.clip(r, -loss.delta, loss.delta) - r  # zero on the rows not clipped
+            shift = squared.center - loss.center
+        else:
+            # |y - m| - (y - m): zero on the rows at or above the median
+            if not np.array_equal(np.abs(y - loss.median), loss.targets):
+                return None
+            extra = loss.targets - (y - loss.median)
+            shift = squared.center - loss.median - loss.center
+        if np.count_nonzero(extra) > SHARED_MAX_FRACTION * extra.size:
+            return None
+        if self._P is None:
+            self._P = self._plain().to(M)
+        rest = second_moment_matrix(self.samples.with_targets(extra))
+        return M + shift * self._P + rest
 
 
 def second_moment_product(scores_samples, V):

@@ -85,6 +85,8 @@ class Stage1Loss:
         ``c*``, subtracted from ``targets``.
     delta : float or None
         Huber threshold in label units.
+    median : float or None
+        The weighted median of ``y`` ("abs": ``targets = |y - median|``).
     """
 
     def __init__(self, name, y, w, huber_delta=1.0):
@@ -92,8 +94,10 @@ class Stage1Loss:
             raise ValueError(f"Unknown stage-1 loss {name!r}; expected one of {STAGE1_LOSSES}.")
         self.name = name
         self.delta = None
+        self.median = None
         if name == "abs":
-            t = np.abs(y - weighted_quantile(y, w, 0.5))
+            self.median = weighted_quantile(y, w, 0.5)
+            t = np.abs(y - self.median)
         elif name == "rank":
             t = normal_scores(np.asarray(y, dtype=np.float64), np.asarray(w, dtype=np.float64))
         else:

@@ -118,7 +118,7 @@ def outer_moments(samples, feature_fn):
     return samples.reduce(lambda Xc, yc, wc: _feature_moments(feature_fn, Xc, yc, wc))
 
 
-def moments_from_gram(samples, other, gram):
+def moments_from_gram(samples, other, gram, other_moments=None):
     """:func:`outer_moments` of ``samples`` on their columns (``F = X``), from a known Gram matrix.
 
     ``gram`` (d x d, NumPy) is ``sum_i w_i x_i x_i^T`` over the rows of
@@ -128,9 +128,10 @@ def moments_from_gram(samples, other, gram):
     y^T``) from a thin pass over ``samples`` (``X^T`` times ``1 + K``
     columns). The result equals :func:`outer_moments` up to rounding: the
     training rows' ``n d^2`` product is replaced by the held-out rows'.
+    ``other_moments``: ``outer_moments(other, lambda X: X)``, when known.
     """
     p = samples.n_features
-    other_M = outer_moments(other, lambda X: X)
+    other_M = outer_moments(other, lambda X: X) if other_moments is None else other_moments
 
     def thin(Xc, yc, wc):
         Yc = (yc[:, None] if yc.ndim == 1 else yc).to(Xc.dtype)

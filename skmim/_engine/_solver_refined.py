@@ -40,6 +40,7 @@ from ._grassmann import huber_gains, link_heldout_losses, ordered_by_link, step_
 from ._layerwise import (
     STAGE1_RECORDS,
     SecondMoment,
+    SharedSecondMoments,
     _projection_distance,
     krylov_ritz,
     noise_level,
@@ -47,7 +48,7 @@ from ._layerwise import (
 )
 from ._losses import Stage1Loss, robust_scale
 from ._null import null_z
-from ._ridge import moments_from_gram, ridge_from_moments, ridge_gcv
+from ._ridge import moments_from_gram, outer_moments, ridge_from_moments, ridge_gcv
 from ._sliced import membership_top_eigenvalue, slice_membership, sliced_directions
 from ._stats import CONFIRM_Z, count_above_noise, paired_z, sign_flip
 
@@ -349,9 +350,14 @@ def _fit_refined(s1, train, valid, final, everything, losses, cfg, seed, callbac
     ``row_keys`` order ``everything``'s rows for that null. ``all_gram``
     (``(G, T)``, see :func:`._api._fit_network`) is the Gram matrix of
     ``everything``'s rows, ``train``'s and ``valid``'s together, for
-    :func:`_linear_model`.
+    :func:`_linear_model` and for the training rows' plain second moment,
+    from which stage 1 derives the Huber and absolute losses' matrices
+    (:class:`._layerwise.SharedSecondMoments`).
     """
     runs = []
+    known = None if all_gram is None or valid is None else _KnownGram(all_gram, train, valid)
+    moments = SharedSecondMoments(s1, None if known is None or s1 is not train
+                                  else known.train_second_moment)
 
     def add_run(name, fit, gen, tag):
         if cfg["n_components"] is None and fit.n_components > RACE_MAX_COMPONENTS:
@@ -362,7 +368,7 @@ def _fit_refined(s1, train, valid, final, everything, losses, cfg, seed, callbac
         runs.append((name, fit, gen, _descent(train, valid, V0, cfg, callback, tag)))
 
     for name in losses:
-        fit, state = _stage1(s1, name, cfg, seed, callback, limit=True)
+        fit, state = _stage1(s1, name, cfg, seed, callback, limit=True, moments=moments)
         if fit is not None:
             # with several candidates the progress lines name the loss
             add_run(name, fit, state[1], {"loss": name} if len(losses) > 1 else None)
@@ -429,7 +435,7 @@ def _fit_refined(s1, train, valid, final, everything, losses, cfg, seed, callbac
                 best_val = descent.best_val
     linear = None
     if cfg["n_components"] is None:
-        linear = _linear_model(train, valid, cfg, all_gram)
+        linear = _linear_model(train, valid, cfg, known)
         # forward: a dimension found larger is refined and searched again from there
         while True:
             k = fit.n_components
@@ -460,12 +466,46 @@ def _fit_refined(s1, train, valid, final, everything, losses, cfg, seed, callbac
     return fit
 
 
-def _linear_model(train, valid, cfg, all_gram=None):
+class _KnownGram:
+    """What follows from ``all_gram`` (``(G, T)``, ``T^T G T`` the weighted Gram matrix of
+    ``train``'s and ``valid``'s rows together), each piece computed once.
+
+    :meth:`total` is ``T^T G T``; :meth:`heldout` the held-out rows'
+    :func:`._ridge.outer_moments` on their columns (one pass over them);
+    :meth:`train_second_moment` the training rows' ``sum_i w_i x_i x_i^T /
+    sum_i w_i``, the first minus the second's block: stage 1
+    (:class:`._layerwise.SharedSecondMoments`) and the linear model
+    (:func:`_linear_model`) share the pass.
+    """
+
+    def __init__(self, all_gram, train, valid):
+        self._all_gram, self.train, self.valid = all_gram, train, valid
+        self._total = self._heldout = None
+
+    def total(self):
+        if self._total is None:
+            G, T = self._all_gram
+            self._total = T.T @ G @ T
+        return self._total
+
+    def heldout(self):
+        if self._heldout is None:
+            self._heldout = outer_moments(self.valid, lambda X: X)
+        return self._heldout
+
+    def train_second_moment(self):
+        p = self.train.n_features
+        rest = self.heldout()[1:p + 1, 1:p + 1].cpu().numpy()
+        P = torch.from_numpy((self.total() - rest) / self.train.weight_sum)
+        return 0.5 * (P + P.T)
+
+
+def _linear_model(train, valid, cfg, known=None):
     """The ridge regression on all columns (penalty by GCV) and its held-out Huber gains.
 
-    With ``all_gram`` (``(G, T)``: ``T^T G T`` is the weighted Gram matrix of
-    ``train``'s and ``valid``'s rows together) the training Gram matrix is
-    that minus ``valid``'s (:func:`moments_from_gram`): a pass over the
+    With ``known`` (a :class:`_KnownGram` of ``train`` and ``valid``) the
+    training Gram matrix is the Gram matrix of all rows minus ``valid``'s
+    (:func:`moments_from_gram`): a pass over the
     held-out rows and a thin one over the training rows instead of a
     ``n d^2`` pass over them (h2+h2, d = 1024, n = 16 d, one thread: 0.72-0.75
     -> 0.48-0.58 CPU s; the rest is the ``d x d`` eigendecomposition and
@@ -477,11 +517,10 @@ def _linear_model(train, valid, cfg, all_gram=None):
     for :func:`_linear_z`.
     """
     center, delta = _heldout_reference(train, cfg["huber_delta"])
-    if all_gram is None:
+    if known is None:
         res = ridge_gcv(train, lambda X: X, train.n_features)
     else:
-        G, T = all_gram
-        res = ridge_from_moments(moments_from_gram(train, valid, T.T @ G @ T),
+        res = ridge_from_moments(moments_from_gram(train, valid, known.total(), known.heldout()),
                                  train.n_features, train.weight_sum)
     coef, intercept = res["coef"].to(train.dtype), res["intercept"]
     gain, weights = huber_gains(valid.map(lambda Xc, yc, wc: (Xc @ coef + intercept, yc, wc)),
