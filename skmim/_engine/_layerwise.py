@@ -338,9 +338,10 @@ class SharedSecondMoments:
             shift = squared.center - loss.center
         else:
             # |y - m| - (y - m): zero on the rows at or above the median
-            if not np.array_equal(np.abs(y - loss.median), loss.targets):
+            deviation = y - loss.median
+            if not np.array_equal(np.abs(deviation), loss.targets):
                 return None
-            extra = loss.targets - (y - loss.median)
+            extra = loss.targets - deviation
             shift = squared.center - loss.median - loss.center
         if np.count_nonzero(extra) > SHARED_MAX_FRACTION * extra.size:
             return None

@@ -118,6 +118,17 @@ def outer_moments(samples, feature_fn):
     return samples.reduce(lambda Xc, yc, wc: _feature_moments(feature_fn, Xc, yc, wc))
 
 
+def gram_without(gram, other_moments):
+    """``gram`` (d x d, NumPy) minus the ``X^T diag(w) X`` block of ``other_moments``.
+
+    ``other_moments`` is :func:`outer_moments` of some rows on their columns
+    (``[1 X Y]^T diag(w) [1 X Y]``): the Gram matrix of the rows of
+    ``gram`` that are not among them.
+    """
+    p = gram.shape[0]
+    return gram - other_moments[1:p + 1, 1:p + 1].cpu().numpy()
+
+
 def moments_from_gram(samples, other, gram, other_moments=None):
     """:func:`outer_moments` of ``samples`` on their columns (``F = X``), from a known Gram matrix.
 
@@ -146,7 +157,7 @@ def moments_from_gram(samples, other, gram, other_moments=None):
     M[np.ix_(head, head)] = S[:q]
     M[1:p + 1][:, head] = S[q:]
     M[np.ix_(head, np.arange(1, p + 1))] = S[q:].T
-    M[1:p + 1, 1:p + 1] = gram - other_M[1:p + 1, 1:p + 1].cpu().numpy()
+    M[1:p + 1, 1:p + 1] = gram_without(gram, other_M)
     return torch.from_numpy(M).to(other_M.device)
 
 

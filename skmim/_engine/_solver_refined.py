@@ -48,7 +48,7 @@ from ._layerwise import (
 )
 from ._losses import Stage1Loss, robust_scale
 from ._null import null_z
-from ._ridge import moments_from_gram, outer_moments, ridge_from_moments, ridge_gcv
+from ._ridge import gram_without, moments_from_gram, outer_moments, ridge_from_moments, ridge_gcv
 from ._sliced import membership_top_eigenvalue, slice_membership, sliced_directions
 from ._stats import CONFIRM_Z, count_above_noise, paired_z, sign_flip
 
@@ -494,9 +494,7 @@ class _KnownGram:
         return self._heldout
 
     def train_second_moment(self):
-        p = self.train.n_features
-        rest = self.heldout()[1:p + 1, 1:p + 1].cpu().numpy()
-        P = torch.from_numpy((self.total() - rest) / self.train.weight_sum)
+        P = torch.from_numpy(gram_without(self.total(), self.heldout()) / self.train.weight_sum)
         return 0.5 * (P + P.T)
 
 
