@@ -119,6 +119,12 @@ def _inverse_sqrt(C):
     return (vecs * inv_sqrt) @ vecs.T
 
 
+def _squared_deviations(Xb, center):
+    """``(Xb - center) ** 2`` in one temporary."""
+    D = np.asarray(Xb, dtype=np.float64) - center
+    return np.square(D, out=D)
+
+
 def fit_statistics(X, y, sw, whiten=None):
     """The :class:`Standardization` of ``(X, y)`` under weights ``sw``, in row blocks.
 
@@ -134,7 +140,7 @@ def fit_statistics(X, y, sw, whiten=None):
     n, d = X.shape
     w = sw / sw.sum()
     x_mean = block_sum(X, lambda Xb, wb: wb @ Xb, w)
-    x_var = block_sum(X, lambda Xb, wb: wb @ ((Xb - x_mean) ** 2), w)
+    x_var = block_sum(X, lambda Xb, wb: wb @ _squared_deviations(Xb, x_mean), w)
     if is_lazy(X) and not (np.all(np.isfinite(x_mean)) and np.all(np.isfinite(x_var))):
         # NumPy input was checked by validate_data; a dask array is checked in this pass
         raise ValueError("Input X contains NaN or infinity (or values whose squares overflow "
@@ -151,7 +157,8 @@ def fit_statistics(X, y, sw, whiten=None):
     root_w = np.sqrt(sw / sw.mean())
 
     def moments(Xb, rb):
-        Z = standardize_rows(Xb, stats) * rb[:, None]
+        Z = standardize_rows(Xb, stats)
+        Z *= rb[:, None]
         return Z.T @ Z, float(np.sum(np.einsum("ij,ij->i", Z, Z) ** 2))
 
     gram, norms4 = block_sum(X, moments, root_w)
@@ -161,14 +168,22 @@ def fit_statistics(X, y, sw, whiten=None):
     return replace(stats, whitening=whitening, gram=gram)
 
 
-def standardize_rows(Xb, stats):
-    """Rows of ``X`` standardized (and whitened) with ``stats``: a new array."""
-    Z = (np.asarray(Xb, dtype=np.float64) - stats.x_mean) / stats.x_scale
+def standardize_rows(Xb, stats, out=None):
+    """Rows of ``X`` standardized (and whitened) with ``stats``: a new array (or ``out``).
+
+    One temporary of the block's size (the centred rows, scaled in place);
+    the whitening product is written to ``out`` when given.
+    """
+    Z = np.asarray(Xb, dtype=np.float64) - stats.x_mean
+    Z /= stats.x_scale
     if stats.constant is not None:
         Z[:, stats.constant] = 0.0
     if stats.whitening is not None:
-        Z = Z @ stats.whitening
-    return Z
+        return np.matmul(Z, stats.whitening, out=out)
+    if out is None:
+        return Z
+    out[...] = Z
+    return out
 
 
 def standardize_y(y, stats):
@@ -198,7 +213,7 @@ def standardized_copy(X, stats, rows=None):
     n = X.shape[0] if rows is None else len(rows)
     out = np.empty((n, X.shape[1]))
     for b in row_blocks(n, X.shape[1]):
-        out[b] = standardize_rows(X[b] if rows is None else X[rows[b]], stats)
+        standardize_rows(X[b] if rows is None else X[rows[b]], stats, out=out[b])
     return out
 
 

@@ -690,10 +690,10 @@ def test_n_threads_limits_numpy_blas_in_the_engine(data, monkeypatch):
     seen = []
     real = engine_data.weighted_gram
 
-    def spy(*args):
+    def spy(*args, **kwargs):
         seen.append({lib["num_threads"] for lib in threadpool_info()
                      if lib["user_api"] == "blas"})
-        return real(*args)
+        return real(*args, **kwargs)
 
     def counts():
         return {lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"}

@@ -743,6 +743,27 @@ def test_weighted_gram_equals_the_general_product(dtype):
         assert float((G.double() - ref).abs().max()) <= tol * max(float(ref.abs().max()), 1.0)
 
 
+@pytest.mark.parametrize("batch_size", [None, 64, 1000])
+def test_gram_of_chunks_accumulates_the_weighted_products(batch_size):
+    # Samples.gram adds every chunk's rows into one BLAS accumulator (float64
+    # on the CPU) and symmetrizes once: the same matrix as the plain product,
+    # exactly symmetric, with chunks of one sign, of zero weight, or ragged
+    from skmim._engine._data import Samples
+
+    rng = np.random.RandomState(1)
+    n, d = 300, 17
+    X = rng.randn(n, d) * np.exp(rng.randn(d))
+    scores = rng.randn(n)
+    scores[:80] = np.abs(scores[:80])  # the first chunk of 64: one sign
+    w = rng.rand(n) + 0.1
+    w[100:170] = 0.0  # a chunk of 64 with no weight
+    samples = Samples(X, scores, w, CPU, F64, batch_size=batch_size)
+    G = samples.gram()
+    ref = X.T @ ((w * scores)[:, None] * X)
+    assert G.dtype == F64 and G.shape == (d, d) and torch.equal(G, G.T)
+    assert np.abs(G.numpy() - ref).max() <= 1e-12 * np.abs(ref).max()
+
+
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 def test_thin_products_equal_the_plain_products(dtype):
     # project / back_project take torch's transposed layout for few columns
@@ -845,3 +866,35 @@ def test_estimator_passes_the_gram_of_the_engine_rows(monkeypatch):
     Xs, _, sw = seen["all"]
     want = (Xs * sw[:, None]).T @ Xs
     np.testing.assert_allclose(T.T @ G @ T, want, rtol=1e-9, atol=1e-9 * np.abs(want).max())
+
+
+def test_sliced_completion_basis_does_not_depend_on_the_svd_basis():
+    # the completion of the sliced start: the part of the Huber start F
+    # outside span(V) ties (F orthonormal, V one direction: five singular
+    # values 1), so its singular vectors are any basis of that span; the
+    # basis kept follows F's columns in order, whatever basis the SVD gave
+    from skmim._engine._solver_refined import in_order_of
+    from skmim._engine._stats import sign_flip
+
+    rng = np.random.RandomState(3)
+    d = 40
+    F, _ = np.linalg.qr(rng.randn(d, 6))
+    v = F[:, 2] + 0.3 * rng.randn(d)
+    V = torch.as_tensor(v / np.linalg.norm(v))[:, None]
+    F = torch.as_tensor(F)
+    U, sv, _ = torch.linalg.svd(F - V @ (V.T @ F), full_matrices=False)
+    assert torch.allclose(sv[:5], torch.ones(5, dtype=F64), atol=1e-12)
+    S = U[:, :5]
+    got = in_order_of(S, F)
+    assert torch.allclose(got.T @ got, torch.eye(5, dtype=F64), atol=1e-12)
+    assert torch.allclose(got @ got.T, S @ S.T, atol=1e-12)  # the same span
+    # its first direction is F's first column projected onto that span
+    first = S @ (S.T @ F[:, 0])
+    assert abs(float(got[:, 0] @ first)) == pytest.approx(float(first.norm()), rel=1e-12)
+    for seed in range(3):
+        R, _ = np.linalg.qr(np.random.RandomState(seed).randn(5, 5))
+        other = in_order_of(S @ torch.as_tensor(R), F)
+        assert np.allclose(sign_flip(other.numpy()), sign_flip(got.numpy()), atol=1e-12)
+        # the SVD's basis itself moved
+        assert not np.allclose(sign_flip((S @ torch.as_tensor(R)).numpy()),
+                               sign_flip(S.numpy()), atol=1e-3)

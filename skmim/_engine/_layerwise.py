@@ -347,8 +347,13 @@ class SharedSecondMoments:
             return None
         if self._P is None:
             self._P = self._plain().to(M)
+        # M + shift P + rest, added into rest (no other d x d temporary)
         rest = second_moment_matrix(self.samples.with_targets(extra))
-        return M + shift * self._P + rest
+        return rest.add_(self._P, alpha=shift).add_(M)
+
+    def release(self):
+        """Drop the matrices kept for the losses still to come (two ``d x d``)."""
+        self._squared = self._P = None
 
 
 def second_moment_product(scores_samples, V):
@@ -362,7 +367,10 @@ def second_moment_product(scores_samples, V):
 
 def second_moment_matrix(scores_samples):
     """The full ``d x d`` matrix ``Sigma_hat`` (symmetrized)."""
-    total = scores_samples.gram() / scores_samples.weight_sum
+    total = scores_samples.gram()
+    total /= scores_samples.weight_sum
+    if torch.equal(total, total.T):  # (the CPU's symmetric products): no copy
+        return total
     return 0.5 * (total + total.T)
 
 

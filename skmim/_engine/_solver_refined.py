@@ -372,6 +372,7 @@ def _fit_refined(s1, train, valid, final, everything, losses, cfg, seed, callbac
         if fit is not None:
             # with several candidates the progress lines name the loss
             add_run(name, fit, state[1], {"loss": name} if len(losses) > 1 else None)
+    moments.release()
     if cfg.get("learned", False):
         fits = {name: fit for name, fit, _, _ in runs}
         for name in [name for name in LEARNED_SEEDS if name in fits] or list(fits)[:1]:
@@ -494,8 +495,11 @@ class _KnownGram:
         return self._heldout
 
     def train_second_moment(self):
-        P = torch.from_numpy(gram_without(self.total(), self.heldout()) / self.train.weight_sum)
-        return 0.5 * (P + P.T)
+        P = gram_without(self.total(), self.heldout())
+        P /= self.train.weight_sum
+        P += P.T.copy()  # symmetrized (halved below), one d x d temporary
+        P *= 0.5
+        return torch.from_numpy(P)
 
 
 def _linear_model(train, valid, cfg, known=None):
@@ -809,6 +813,30 @@ def _null_scores(samples, name, cfg, row_keys=None):
     return z_sliced, z_spectral
 
 
+def in_order_of(S, F):
+    """An orthonormal basis of ``span(S)`` that follows the columns of ``F`` in their order.
+
+    Gram-Schmidt of the columns' projections onto ``span(S)`` (the QR
+    factorization of ``S^T F``): a start's directions, strongest first.
+    ``S`` (orthonormal columns) comes from an SVD, whose singular vectors
+    are arbitrary within tied singular values; the sliced start's
+    completion (the part of the Huber start's ``F`` outside the first-order
+    ``span(V)``) ties exactly when ``F`` is orthonormal with more columns
+    than ``V``: all its singular values are 1 but ``V``'s count. The
+    refinement's link basis beyond ``MAX_LINK_BASIS`` functions limits
+    interactions and is not invariant to rotations within the subspace, so
+    that arbitrary basis chose the trajectory (``cost_in_r``'s
+    ``n_components=6``: a rounding-level change elsewhere gave the same
+    projector to 10 digits in another basis, and test R^2 0.9839 instead of
+    0.9887). The result depends on ``span(S)`` and ``F`` only, up to the
+    signs of its columns (which ``sign_flip`` fixes).
+    """
+    if S.shape[1] == 0:
+        return S
+    Q, _ = torch.linalg.qr(S.T @ F)
+    return S @ Q[:, :S.shape[1]]
+
+
 def _sliced_start(s1, cfg, callback, filler=None, min_count=0):
     """The first-order start as a :class:`SubspaceFit`, or None.
 
@@ -841,7 +869,7 @@ def _sliced_start(s1, cfg, callback, filler=None, min_count=0):
             extra = k - count
         else:
             extra = min(int((sv > FILL_SINE).sum()), cfg["max_components"] - count)
-        V = torch.cat([V, U[:, :extra]], dim=1)
+        V = torch.cat([V, in_order_of(U[:, :extra], F)], dim=1)
     elif k > count:
         V = V_all[:, :k]
     if callback is not None:
