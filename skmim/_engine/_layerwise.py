@@ -307,12 +307,14 @@ class SharedSecondMoments:
     samples : Samples
         The rows (their targets unused).
     plain : callable or None
-        Returns ``P`` (``d x d`` tensor); called at most once, when a
-        matrix is first derived. None: every matrix is formed directly.
+        Returns ``P`` (``d x d`` tensor); called for every matrix derived
+        (it should be cheap: e.g. a known Gram matrix minus another), and
+        not kept, a ``d x d`` array fewer while the other losses' matrices
+        are formed. None: every matrix is formed directly.
     """
 
     def __init__(self, samples, plain=None):
-        self.samples, self._plain, self._P = samples, plain, None
+        self.samples, self._plain = samples, plain
         self._squared = None  # (loss, matrix) of the squared loss, once formed
 
     def matrix(self, loss):
@@ -345,15 +347,13 @@ class SharedSecondMoments:
             shift = squared.center - loss.median - loss.center
         if np.count_nonzero(extra) > SHARED_MAX_FRACTION * extra.size:
             return None
-        if self._P is None:
-            self._P = self._plain().to(M)
         # M + shift P + rest, added into rest (no other d x d temporary)
         rest = second_moment_matrix(self.samples.with_targets(extra))
-        return rest.add_(self._P, alpha=shift).add_(M)
+        return rest.add_(self._plain().to(M), alpha=shift).add_(M)
 
     def release(self):
-        """Drop the matrices kept for the losses still to come (two ``d x d``)."""
-        self._squared = self._P = None
+        """Drop the squared loss's matrix, kept for the losses still to come."""
+        self._squared = None
 
 
 def second_moment_product(scores_samples, V):

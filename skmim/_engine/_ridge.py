@@ -135,14 +135,24 @@ def moments_from_gram(samples, other, gram, other_moments=None):
     ``gram`` (d x d, NumPy) is ``sum_i w_i x_i x_i^T`` over the rows of
     ``samples`` and ``other`` together; the block ``X^T diag(w) X`` of the
     result is ``gram`` minus ``other``'s (from a full pass over ``other``),
-    the rest (the sums of ``w``, ``w x``, ``w y``, ``w x y^T`` and ``w y
-    y^T``) from a thin pass over ``samples`` (``X^T`` times ``1 + K``
-    columns). The result equals :func:`outer_moments` up to rounding: the
-    training rows' ``n d^2`` product is replaced by the held-out rows'.
+    the rest from a thin pass over ``samples`` (:func:`moments_with_gram`).
+    The result equals :func:`outer_moments` up to rounding: the training
+    rows' ``n d^2`` product is replaced by the held-out rows'.
     ``other_moments``: ``outer_moments(other, lambda X: X)``, when known.
     """
-    p = samples.n_features
     other_M = outer_moments(other, lambda X: X) if other_moments is None else other_moments
+    return moments_with_gram(samples, gram_without(gram, other_M)).to(other_M.device)
+
+
+def moments_with_gram(samples, gram):
+    """:func:`outer_moments` of ``samples`` on their columns, its ``X^T diag(w) X`` block ``gram``.
+
+    ``gram`` (d x d, NumPy) is that block, known or formed apart (e.g. by
+    :meth:`._data.Samples.gram`, which accumulates the chunks in place);
+    the sums of ``w``, ``w x``, ``w y``, ``w x y^T`` and ``w y y^T`` come
+    from a thin pass over ``samples`` (``X^T`` times ``1 + K`` columns).
+    """
+    p = samples.n_features
 
     def thin(Xc, yc, wc):
         Yc = (yc[:, None] if yc.ndim == 1 else yc).to(Xc.dtype)
@@ -157,8 +167,25 @@ def moments_from_gram(samples, other, gram, other_moments=None):
     M[np.ix_(head, head)] = S[:q]
     M[1:p + 1][:, head] = S[q:]
     M[np.ix_(head, np.arange(1, p + 1))] = S[q:].T
-    M[1:p + 1, 1:p + 1] = gram_without(gram, other_M)
-    return torch.from_numpy(M).to(other_M.device)
+    M[1:p + 1, 1:p + 1] = gram
+    return torch.from_numpy(M).to(samples.device)
+
+
+def symmetrize_(A, band=256):
+    """``A <- (A + A^T) / 2`` in place for a square NumPy ``A``, a band of columns at a time.
+
+    No second ``d x d`` array (32 MB at d = 2048); the temporaries are
+    ``d x band``. Returns ``A``.
+    """
+    d = A.shape[0]
+    for start in range(0, d, band):
+        stop = min(start + band, d)
+        D = A[start:stop, start:stop]
+        D[...] = 0.5 * (D + D.T)
+        below = 0.5 * (A[stop:, start:stop] + A[start:stop, stop:].T)
+        A[stop:, start:stop] = below
+        A[start:stop, stop:] = below.T
+    return A
 
 
 def ridge_from_moments(M, n_features, weight_sum, alpha=None, grid=ALPHA_GRID, n_varying=None,
