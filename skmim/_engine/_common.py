@@ -134,7 +134,8 @@ def _stage1(s1, name, cfg, seed, callback, limit=False, moments=None):
     if limit:
         # with paired neurons W = [W_h; +-W_h]: W_h has W's singular vectors
         neurons = distinct_neurons(cfg["width"], lr, wd)
-        # the d x d matrix costs n d^2 once; streaming costs 2 n d neurons per step
+        # the d x d matrix costs n d^2 / 2 once (a symmetric rank-k update,
+        # _data.weighted_gram); streaming costs 2 n d neurons per step
         dense = d <= min(DENSE_MAX_FEATURES, 4 * cfg["n_steps"] * neurons)
         sigma = SecondMoment(scores, dense=dense,
                              matrix=moments.matrix(loss) if dense and moments is not None else None)

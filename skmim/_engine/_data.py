@@ -121,6 +121,8 @@ class Samples:
             if total is None and not _host_float64(Xc, v):
                 return self.reduce(lambda Xc, sc, wc: weighted_gram(Xc, wc * sc))
             total = weighted_gram(Xc, v, total=total, finish=False)
+        if total is None:  # no rows
+            total = np.zeros((self.n_features,) * 2, order="F")
         return _symmetric(total)
 
     def gram_product(self, V):
