@@ -115,15 +115,12 @@ class Samples:
         accumulator by BLAS (:func:`weighted_gram`'s ``total``), symmetrized
         once at the end.
         """
-        total = None
+        if self.device.type != "cpu" or self.dtype != torch.float64:
+            return self.reduce(lambda Xc, sc, wc: weighted_gram(Xc, wc * sc))
+        total = _zero_upper(self.n_features)
         for Xc, sc, wc in self:
-            v = wc * sc
-            if total is None and not _host_float64(Xc, v):
-                return self.reduce(lambda Xc, sc, wc: weighted_gram(Xc, wc * sc))
-            total = weighted_gram(Xc, v, total=total, finish=False)
-        if total is None:  # no rows
-            total = np.zeros((self.n_features,) * 2, order="F")
-        return _symmetric(total)
+            weighted_gram(Xc, wc * sc, total=total, finish=False)
+        return torch.from_numpy(symmetrize_(total, from_upper=True))
 
     def gram_product(self, V):
         """``sum_i w_i y_i x_i x_i^T V``, without the ``d x d`` matrix."""
@@ -439,15 +436,18 @@ def _host_float64(X, v):
             and not v.requires_grad)
 
 
-def _syrk(A, alpha, total):
-    """``total + alpha A^T A`` (upper triangle, Fortran order) by BLAS ``syrk``, ``A`` not copied.
+def _zero_upper(d):
+    """A zero ``d x d`` accumulator for :func:`_syrk` (Fortran order: BLAS updates it in place)."""
+    return np.zeros((d, d), order="F")
 
-    ``total`` None starts from zero; otherwise it is updated in place (and
-    returned).
+
+def _syrk(A, alpha, total):
+    """``total += alpha A^T A`` on the upper triangle by BLAS ``syrk``, ``A`` not copied.
+
+    ``total`` is a :func:`_zero_upper` accumulator (or one already added
+    to); syrk references its upper triangle only, so the lower one stays
+    zero. Returns ``total``.
     """
-    if total is None:
-        # syrk references the upper triangle only: the lower one stays zero
-        total = np.zeros((A.shape[1],) * 2, order="F")
     if A.shape[0] == 0:
         return total
     # A^T is laid out by columns when A is by rows: no copy for the BLAS call
@@ -455,22 +455,29 @@ def _syrk(A, alpha, total):
     return blas.dsyrk(alpha, a, beta=1.0, c=total, trans=trans, overwrite_c=1)
 
 
-def _symmetric(upper):
-    """The symmetric tensor whose upper triangle is ``upper`` (from :func:`_syrk`), in place.
+def symmetrize_(A, from_upper=False):
+    """Make the square NumPy ``A`` symmetric in place: ``(A + A^T) / 2``, or with
+    ``from_upper`` its upper triangle mirrored (the lower one ignored).
 
-    The lower triangle is written from the upper one a band of columns at a
-    time: no second ``d x d`` array (32 MB at d = 2048).
+    A band of ``SYMMETRIC_BAND`` columns at a time: no second ``d x d``
+    array (32 MB at d = 2048). Returns ``A``.
     """
-    d = upper.shape[0]
+    d = A.shape[0]
     for start in range(0, d, SYMMETRIC_BAND):
         stop = min(start + SYMMETRIC_BAND, d)
-        upper[stop:, start:stop] = upper[start:stop, stop:].T
-        D = upper[start:stop, start:stop]
-        D[...] = np.triu(D) + np.triu(D, 1).T
-    return torch.from_numpy(upper)
+        D = A[start:stop, start:stop]
+        if from_upper:
+            D[...] = np.triu(D) + np.triu(D, 1).T
+            A[stop:, start:stop] = A[start:stop, stop:].T
+        else:
+            D[...] = 0.5 * (D + D.T)
+            below = 0.5 * (A[stop:, start:stop] + A[start:stop, stop:].T)
+            A[stop:, start:stop] = below
+            A[start:stop, stop:] = below.T
+    return A
 
 
-# columns per band of _symmetric's mirror
+# columns per band of symmetrize_
 SYMMETRIC_BAND = 256
 
 
@@ -482,8 +489,9 @@ def weighted_gram(X, v, total=None, finish=True):
     symmetric rank-k update (``syrk``), which does half the work of the
     general product torch uses for ``X^T (v X)`` (d = 1024, 8192 rows, one
     thread: 0.17 s against 0.34 s), added into one upper triangle:
-    ``total`` (from an earlier call with ``finish=False``: the chunks of a
-    pass accumulate in place) or a new one. ``finish=False`` returns that
+    ``total`` (a :func:`_zero_upper` accumulator, or one from an earlier
+    call with ``finish=False``: the chunks of a pass accumulate in place) or
+    a new one. ``finish=False`` returns that
     triangle (NumPy, Fortran order), otherwise the symmetric tensor. (NumPy's
     ``A.T @ A`` takes the same ``syrk`` but then mirrors the triangle and
     allocates a result per call: d = 1024, 2048 rows, one thread, 55 ms per
@@ -500,6 +508,8 @@ def weighted_gram(X, v, total=None, finish=True):
             X, v = X[rows], v[rows]
         return X.T @ (v[:, None] * X)
     Xn, vn = X.numpy(), v.to(X.dtype).numpy()
+    if total is None:
+        total = _zero_upper(Xn.shape[1])
     for rows, sign in ((vn > 0, 1.0), (vn < 0, -1.0)):
         if rows.all():
             A = Xn * np.sqrt(np.abs(vn))[:, None]
@@ -509,10 +519,8 @@ def weighted_gram(X, v, total=None, finish=True):
             A *= np.sqrt(np.abs(vn[rows]))[:, None]
         else:
             continue
-        total = _syrk(A, sign, total)
-    if total is None:
-        total = np.zeros((Xn.shape[1],) * 2, order="F")
-    return _symmetric(total) if finish else total
+        _syrk(A, sign, total)
+    return torch.from_numpy(symmetrize_(total, from_upper=True)) if finish else total
 
 
 def back_project(X, M):

@@ -35,7 +35,7 @@ from ._common import (
     confirmation_z,
     mean_loss,
 )
-from ._data import back_project
+from ._data import back_project, symmetrize_
 from ._grassmann import huber_gains, link_heldout_losses, ordered_by_link, step_together
 from ._layerwise import (
     STAGE1_RECORDS,
@@ -49,12 +49,11 @@ from ._layerwise import (
 from ._losses import Stage1Loss, robust_scale
 from ._null import null_z
 from ._ridge import (
+    column_moments,
     gram_without,
     moments_from_gram,
-    moments_with_gram,
     ridge_from_moments,
     ridge_gcv,
-    symmetrize_,
 )
 from ._sliced import membership_top_eigenvalue, slice_membership, sliced_directions
 from ._stats import CONFIRM_Z, count_above_noise, paired_z, sign_flip
@@ -479,8 +478,7 @@ class _KnownGram:
     ``train``'s and ``valid``'s rows together), each piece computed once.
 
     :meth:`total` is ``T^T G T``; :meth:`heldout` the held-out rows'
-    :func:`._ridge.outer_moments` on their columns (their Gram matrix accumulated in
-    place, and a thin pass);
+    :func:`._ridge.column_moments`;
     :meth:`train_second_moment` the training rows' ``sum_i w_i x_i x_i^T /
     sum_i w_i``, the first minus the second's block: stage 1
     (:class:`._layerwise.SharedSecondMoments`) and the linear model
@@ -499,12 +497,7 @@ class _KnownGram:
 
     def heldout(self):
         if self._heldout is None:
-            # the X^T diag(w) X block accumulated chunk by chunk in place (no
-            # per-chunk copy of [1 X y] and d x d sum): at d = 2048 the
-            # per-chunk products had taken the fit's peak memory to 1.56 X
-            valid = self.valid
-            G = valid.with_targets(np.ones(valid.n_samples)).gram()
-            self._heldout = moments_with_gram(valid, G.cpu().numpy())
+            self._heldout = column_moments(self.valid)
         return self._heldout
 
     def train_second_moment(self):
