@@ -15,6 +15,14 @@ _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
 
 
+# The hash works in blocks of this many values (512 KB of float64): its dozen
+# elementwise passes then stay in the processor's L2 cache instead of
+# streaming 16 MB blocks (BLOCK_VALUES) through memory. One thread:
+# 4096 x 256 rows 8.8 -> 5.6 ms, 16384 x 1024 126 -> 88 ms, 200,000 x 16
+# 34 -> 24 ms; the same hashes (each row's is its own).
+HASH_BLOCK_VALUES = 2**16
+
+
 def _mix(h):
     """The splitmix64 finalizer of ``h`` (uint64, wrapping modulo 2**64), in place."""
     shifted = np.empty_like(h)
@@ -45,7 +53,8 @@ def row_uniforms(X, y, seed, grid=None, transform=None):
     rng = np.random.RandomState(seed)
     mult = rng.randint(1, 2**62, size=d + 1, dtype=np.int64).astype(np.uint64) * np.uint64(2) + np.uint64(1)
     y = np.asarray(y, dtype=np.float64)
-    return block_map(X, lambda rows, yb: _hash_rows(rows, yb, mult, grid, transform), y)
+    return block_map(X, lambda rows, yb: _hash_rows(rows, yb, mult, grid, transform), y,
+                     block_values=HASH_BLOCK_VALUES)
 
 
 def _hash_rows(rows, y, mult, grid, transform):

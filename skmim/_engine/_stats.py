@@ -218,13 +218,14 @@ def one_column_chunk(X):
     return X if len(X.chunks[1]) == 1 else X.rechunk({1: -1})
 
 
-def block_rows(n_columns, minimum=1):
-    """Rows per block of :data:`BLOCK_VALUES` values for ``n_columns`` columns."""
-    return max(minimum, BLOCK_VALUES // max(int(n_columns), 1))
+def block_rows(n_columns, minimum=1, values=None):
+    """Rows per block of ``values`` (default :data:`BLOCK_VALUES`) values for ``n_columns`` columns."""
+    return max(minimum, (BLOCK_VALUES if values is None else values) // max(int(n_columns), 1))
 
 
-def row_blocks(n, n_columns):
-    step = block_rows(n_columns)
+def row_blocks(n, n_columns, values=None):
+    """Slices of about ``values`` values (default :data:`BLOCK_VALUES`) each over ``n`` rows."""
+    step = block_rows(n_columns, values=values)
     return [slice(start, min(start + step, n)) for start in range(0, n, step)]
 
 
@@ -261,11 +262,12 @@ def block_sum(X, fn, *rows):
     return total
 
 
-def block_map(X, fn, *rows):
+def block_map(X, fn, *rows, block_values=None):
     """``fn(X[b], *(a[b] for a in rows))`` over row blocks, concatenated (per-row results).
 
-    As :func:`block_sum`: NumPy blocks on the spot, a dask array's chunks as
-    tasks whose results (one NumPy array per chunk) come back to the client.
+    As :func:`block_sum`: NumPy blocks on the spot (of about ``block_values``
+    values, default :data:`BLOCK_VALUES`), a dask array's chunks as tasks
+    whose results (one NumPy array per chunk) come back to the client.
     """
     if is_lazy(X):
         import dask
@@ -273,7 +275,8 @@ def block_map(X, fn, *rows):
         chunks, task = _lazy_task(X, fn)
         parts = dask.compute(*chunk_tasks(chunks, task, rows))
     else:
-        parts = [fn(X[b], *(a[b] for a in rows)) for b in row_blocks(*X.shape)]
+        parts = [fn(X[b], *(a[b] for a in rows))
+                 for b in row_blocks(*X.shape, values=block_values)]
     return np.concatenate(parts) if parts else np.empty(0)
 
 
