@@ -898,3 +898,23 @@ def test_sliced_completion_basis_does_not_depend_on_the_svd_basis():
         # the SVD's basis itself moved
         assert not np.allclose(sign_flip((S @ torch.as_tensor(R)).numpy()),
                                sign_flip(S.numpy()), atol=1e-3)
+
+
+def test_row_hash_does_not_depend_on_the_blocks(monkeypatch):
+    # each row's hash is its own: blocks of one row, of a few rows (ragged)
+    # and the whole table in one block give the same numbers
+    from skmim import _split
+
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((1000, 7)), rng.standard_normal(1000)
+    X[500] = X[3]  # a repeated row hashes alike
+    y[500] = y[3]
+    results = []
+    for values in (7, 7 * 33, 2**21):
+        monkeypatch.setattr(_split, "HASH_BLOCK_VALUES", values)
+        results.append(_split.row_uniforms(X, y, 5, grid=256.0))
+    assert all(np.array_equal(results[0], u) for u in results[1:])
+    u = results[0]
+    assert u[500] == u[3]
+    assert np.unique(u).size == 999
+    assert np.all((u >= 0) & (u < 1))
