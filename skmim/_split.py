@@ -17,9 +17,10 @@ _M2 = np.uint64(0x94D049BB133111EB)
 
 # The hash works in blocks of this many values (512 KB of float64): its dozen
 # elementwise passes then stay in the processor's L2 cache instead of
-# streaming 16 MB blocks (BLOCK_VALUES) through memory. One thread:
-# 4096 x 256 rows 8.8 -> 5.6 ms, 16384 x 1024 126 -> 88 ms, 200,000 x 16
-# 34 -> 24 ms; the same hashes (each row's is its own).
+# streaming 16 MB blocks (BLOCK_VALUES) through memory. One thread, fastest
+# of five: 4096 x 256 rows 9.1 -> 5.6 ms, 16384 x 1024 145 -> 85 ms,
+# 200,000 x 16 34 -> 24 ms, 32768 x 2048 467 -> 340 ms; the same hashes
+# (each row's is its own).
 HASH_BLOCK_VALUES = 2**16
 
 
