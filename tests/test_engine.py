@@ -77,6 +77,37 @@ def test_stage1_limit_equals_network_gradient_steps(decay_factor, dense):
         np.testing.assert_allclose(h_lim[key], h_net[key], rtol=1e-5, atol=1e-8)
 
 
+def test_stage1_losses_share_one_initial_draw():
+    """The losses of the refined solver's stage 1 start from one draw (``starts``).
+
+    Each gets the fit it gets alone (same subspace, spectrum and records, the
+    read-off basis taken from the last record instead of recomputed) and its
+    generator is left where its own draw would have left it.
+    """
+    from skmim._engine._common import _stage1
+
+    rng = np.random.RandomState(0)
+    n, d = 600, 12
+    X = rng.standard_normal((n, d))
+    y = np.tanh(X[:, 0]) + X[:, 1] ** 2 + 0.1 * rng.standard_normal(n)
+    s1 = Samples(X, y, np.ones(n), CPU, F64)
+    cfg = {"huber_delta": 1.0, "learning_rate": 1.0, "weight_decay": None,
+           "n_components": None, "max_components": 10, "width": 64, "n_steps": 3}
+    starts = {}
+    for name in ("squared", "huber", "abs"):
+        shared, (W_s, gen_s) = _stage1(s1, name, cfg, 7, None, limit=True, starts=starts)
+        alone, (W_a, gen_a) = _stage1(s1, name, cfg, 7, None, limit=True)
+        np.testing.assert_array_equal(W_s.numpy(), W_a.numpy())
+        assert torch.equal(gen_s.get_state(), gen_a.get_state())
+        assert shared.n_components == alone.n_components
+        np.testing.assert_allclose(np.abs(shared.subspace.T @ alone.subspace),
+                                   np.eye(shared.n_components), atol=1e-10)
+        np.testing.assert_allclose(shared.spectrum, alone.spectrum, rtol=1e-10)
+        for key, values in alone.history.items():
+            np.testing.assert_array_equal(shared.history[key], values)
+    assert len(starts) == 1  # one draw for the three losses
+
+
 def test_krylov_ritz_finds_the_extreme_eigenpairs_in_a_subspace():
     # the block Krylov space of a few vectors holds the eigenvalues at both
     # ends of the spectrum of Sigma restricted to the complement of V: an
@@ -109,11 +140,15 @@ def test_krylov_ritz_finds_the_extreme_eigenpairs_in_a_subspace():
     np.testing.assert_allclose(vals.numpy(), exact_vals[:d - 1].numpy(), atol=1e-10)
 
 
-def test_ridge_matches_sklearn_and_gcv_matches_brute_force():
+@pytest.mark.parametrize("m", [20, 80])  # GCV by eigendecomposition / tridiagonal reduction
+def test_ridge_matches_sklearn_and_gcv_matches_brute_force(m):
     from sklearn.linear_model import Ridge
 
+    from skmim._engine._ridge import TRIDIAGONAL_MIN_FEATURES
+
+    assert (m >= TRIDIAGONAL_MIN_FEATURES) == (m == 80)
     rng = np.random.RandomState(1)
-    n, d, m = 200, 5, 20
+    n, d = 200, 5
     X = rng.standard_normal((n, d))
     y = np.sin(X[:, 0]) + 0.1 * rng.standard_normal(n)
     w = rng.randint(1, 4, size=n).astype(float)
@@ -132,6 +167,41 @@ def test_ridge_matches_sklearn_and_gcv_matches_brute_force():
     rss = np.sum((yc - H @ yc) ** 2)
     df = np.trace(H) + 1
     np.testing.assert_allclose(res["gcv"], rss / N / (1 - df / N) ** 2, rtol=1e-6)
+
+
+@pytest.mark.parametrize("targets", [1, 3])
+def test_ridge_gcv_tridiagonal_reduction_equals_eigendecomposition(monkeypatch, targets):
+    """Both routes to GCV give the same penalty path and fit, also for a singular Gram
+    matrix (duplicated columns) and several targets; a Gram matrix that is not
+    positive semi-definite beyond the penalties falls back to the eigendecomposition."""
+    from skmim._engine import _ridge
+
+    rng = np.random.RandomState(3)
+    n, p = 500, 70
+    F = rng.standard_normal((n, p))
+    F[:, 1] = F[:, 0]
+    Y = F[:, :4] @ rng.standard_normal((4, targets)) + rng.standard_normal((n, targets))
+    w = rng.uniform(0.5, 2.0, n)
+    B = np.c_[np.ones(n), F, Y] * np.sqrt(w)[:, None]
+    M = torch.as_tensor(B.T @ B)
+    # the same moments with one feature's variance made negative: not a Gram matrix
+    bad = M.clone()
+    bad[5, 5] = -bad[5, 5]
+    for moments in (M, bad):
+        fits = []
+        for threshold in (10**9, 1):
+            monkeypatch.setattr(_ridge, "TRIDIAGONAL_MIN_FEATURES", threshold)
+            fits.append(_ridge.ridge_from_moments(moments, p, w.sum(),
+                                                  grid=np.logspace(-6, 2, 17)))
+        eigen, tridiagonal = fits
+        np.testing.assert_allclose(tridiagonal["alphas"], eigen["alphas"], rtol=1e-12)
+        assert np.argmin(eigen["gcv_path"]) == np.argmin(tridiagonal["gcv_path"])
+        np.testing.assert_allclose(tridiagonal["gcv_path"], eigen["gcv_path"], rtol=1e-9)
+        np.testing.assert_allclose(tridiagonal["coef"].numpy(), eigen["coef"].numpy(),
+                                   rtol=1e-9, atol=1e-12)
+    with pytest.raises(_ridge._NotPositiveDefinite):
+        G = bad.numpy()[1:p + 1, 1:p + 1]
+        _ridge._TridiagonalSolve(G, np.ones((p, 1))).explained(np.array([1e-3]))
 
 
 def test_hermite_basis_orthonormal_and_gradients():

@@ -19,6 +19,7 @@ from ._layerwise import (
     STAGE1_RECORDS,
     SecondMoment,
     distinct_neurons,
+    limit_start,
     noise_level,
     power_first_layer,
     ritz_values,
@@ -89,19 +90,24 @@ def _dimension(spectrum, level, n_components):
     return n_components
 
 
-def _read_off(W, sigma, loss, n_components, max_components, rows=None):
+def _read_off(W, sigma, loss, n_components, max_components, rows=None, basis=None):
     """Subspace read-off after stage 1: top singular vectors of ``W``.
 
     ``sigma`` is the loss's :class:`SecondMoment`; its Ritz values on the
     probe give the spectrum reported and the ``"auto"`` dimension. ``rows``
     (default all) are rows of ``W`` with the same right singular vectors,
-    e.g. one neuron of each exactly opposite pair.
+    e.g. one neuron of each exactly opposite pair. ``basis``: those
+    vectors, when known (e.g. from stage 1's last record), used when there
+    are as many as the probe needs.
     """
     d = W.shape[1]
     scores_samples = sigma.samples
     n = scores_samples.n_samples
     K = max(1, min(max_components, W.shape[0], d, n))
-    probe, _ = top_right_singular(W if rows is None else W[:rows], K)
+    if basis is not None and basis.shape[1] == K:
+        probe = basis
+    else:
+        probe, _ = top_right_singular(W if rows is None else W[:rows], K)
     vals, _ = ritz_values(sigma, probe)
     spectrum = _numpy(vals)
     level = noise_level(loss.sample_scores(), scores_samples.weights, d)
@@ -109,14 +115,16 @@ def _read_off(W, sigma, loss, n_components, max_components, rows=None):
     return sign_flip(_numpy(probe[:, :k])), k, spectrum, level
 
 
-def _stage1(s1, name, cfg, seed, callback, limit=False, moments=None):
+def _stage1(s1, name, cfg, seed, callback, limit=False, moments=None, starts=None):
     """Stage 1 with one loss; None when its targets are constant.
 
     ``limit=True`` runs it in its small-initialization limit
     (:func:`power_first_layer`, the refined solver's start); otherwise the
     network's gradient steps (:func:`train_first_layer`, the published solver).
     ``moments`` (a :class:`._layerwise.SharedSecondMoments` of ``s1``) forms the dense
-    matrix of the limit, sharing work between the losses.
+    matrix of the limit, sharing work between the losses; ``starts`` (a dict,
+    filled here) keeps the limit's initial draws (:func:`._layerwise.limit_start`)
+    and the generator's state after them, per seed, for the next loss.
     """
     loss = Stage1Loss(name, s1.targets, s1.weights, cfg["huber_delta"])
     if loss.is_degenerate:
@@ -141,10 +149,19 @@ def _stage1(s1, name, cfg, seed, callback, limit=False, moments=None):
                              matrix=moments.matrix(loss) if dense and moments is not None else None)
         r = torch.as_tensor(loss.centered_targets)
         value = float(torch.as_tensor(s1.weights) @ loss(torch.zeros_like(r), r)) / s1.weight_sum
-        W, history = power_first_layer(
+        start = None
+        if starts is not None:
+            key = (int(seed), cfg["width"], d, lr, wd, track, s1.device, s1.dtype)
+            if key not in starts:
+                starts[key] = (limit_start(cfg["width"], d, lr, wd, gen, s1.device, s1.dtype,
+                                           track), gen.get_state())
+            start, state = starts[key]
+            gen.set_state(state)  # as if this loss had drawn its start itself
+        W, history, basis = power_first_layer(
             sigma, value, width=cfg["width"], n_features=d, n_steps=cfg["n_steps"],
             learning_rate=lr, weight_decay=wd, generator=gen, device=s1.device,
-            dtype=s1.dtype, track_components=track, callback=step_callback)
+            dtype=s1.dtype, track_components=track, callback=step_callback, start=start,
+            return_basis=True)
     else:
         W, history = train_first_layer(
             s1.with_targets(loss.centered_targets),
@@ -159,9 +176,9 @@ def _stage1(s1, name, cfg, seed, callback, limit=False, moments=None):
             callback=step_callback,
         )
         sigma = SecondMoment(scores)
-        neurons = None
+        neurons = basis = None
     subspace, k, spectrum, level = _read_off(W, sigma, loss, cfg["n_components"],
-                                             cfg["max_components"], rows=neurons)
+                                             cfg["max_components"], rows=neurons, basis=basis)
     fit = SubspaceFit(loss=name, subspace=subspace, n_components=k, spectrum=spectrum,
                       noise_level=level, degenerate=False, first_layer=_numpy(W), history=history)
     return fit, (W, gen)

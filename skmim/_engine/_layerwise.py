@@ -14,6 +14,7 @@ directions of the quadratic-regime dynamics unchanged (spec, section 3).
 """
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -215,6 +216,8 @@ def power_first_layer(
     dtype,
     track_components,
     callback=None,
+    start=None,
+    return_basis=False,
 ):
     """Stage 1 in its small-initialization limit: normalized power iteration.
 
@@ -236,18 +239,28 @@ def power_first_layer(
     width, n_features, n_steps, learning_rate, weight_decay, generator,
     device, dtype, track_components, callback
         As in :func:`train_first_layer`.
+    start : LimitStart, optional
+        The initial draws (:func:`limit_start` of these arguments), when
+        known: several losses iterated from the same draws share them.
+        ``generator`` is then not used.
+    return_basis : bool, default=False
+        Also return the top-``track_components`` right singular basis of the
+        last iterate's distinct neurons (that of its last record).
 
     Returns
     -------
     W, history
         As in :func:`train_first_layer`.
+    basis : torch.Tensor of shape (n_features, k)
+        Only with ``return_basis``.
     """
-    W, a = symmetric_init(width, n_features, 1.0, generator, device, dtype)
-    W, a, paired = one_per_pair(W, a, learning_rate, weight_decay)
+    if start is None:
+        start = limit_start(width, n_features, learning_rate, weight_decay, generator, device,
+                            dtype, track_components)
+    W, a, paired, prev_basis = start
     keep = 0.0 if paired else 1.0 - learning_rate * weight_decay
-    k = max(1, min(track_components, width, n_features))
+    k = prev_basis.shape[1]
     history = {key: [] for key in STAGE1_RECORDS}
-    prev_basis, _ = top_right_singular(W, k)
     for step in range(n_steps):
         SW = (sigma @ W.T).T
         rayleigh = ((W * SW).sum(dim=1) / (W * W).sum(dim=1)).abs().mean()
@@ -256,7 +269,38 @@ def power_first_layer(
         W = torch.where(norms > 0, W_new / norms.clamp_min(1e-300), W / W.norm(dim=1, keepdim=True))
         prev_basis = _record_step(history, step + 1, W, k, prev_basis, loss_value, rayleigh,
                                   callback)
-    return unit_rows(W, paired, n_steps), history
+    W = unit_rows(W, paired, n_steps)
+    return (W, history, prev_basis) if return_basis else (W, history)
+
+
+class LimitStart(NamedTuple):
+    """The draws :func:`power_first_layer` iterates from.
+
+    ``W`` the iterated neurons (one per pair when ``paired``), ``a`` their
+    outer weights, ``basis`` the top right singular basis of ``W`` (the
+    first record's reference).
+    """
+
+    W: torch.Tensor
+    a: torch.Tensor
+    paired: bool
+    basis: torch.Tensor
+
+
+def limit_start(width, n_features, learning_rate, weight_decay, generator, device, dtype,
+                track_components):
+    """The symmetric initialization of :func:`power_first_layer` and its top singular basis.
+
+    Drawn from ``generator`` (which it advances) as :func:`train_first_layer`
+    draws it; the refined solver's stage-1 losses start from the same seed,
+    so one draw serves all of them (d = 256: the draw and the 128 x 128
+    eigendecomposition of its basis took about 1.5 ms per loss).
+    """
+    W, a = symmetric_init(width, n_features, 1.0, generator, device, dtype)
+    W, a, paired = one_per_pair(W, a, learning_rate, weight_decay)
+    k = max(1, min(track_components, width, n_features))
+    basis, _ = top_right_singular(W, k)
+    return LimitStart(W, a, paired, basis)
 
 
 class SecondMoment:

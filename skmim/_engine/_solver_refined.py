@@ -373,8 +373,10 @@ def _fit_refined(s1, train, valid, final, everything, losses, cfg, seed, callbac
         V0 = torch.as_tensor(fit.subspace).to(s1.device, s1.dtype)
         runs.append((name, fit, gen, _descent(train, valid, V0, cfg, callback, tag)))
 
+    starts = {}  # the losses' common initial draws (_stage1)
     for name in losses:
-        fit, state = _stage1(s1, name, cfg, seed, callback, limit=True, moments=moments)
+        fit, state = _stage1(s1, name, cfg, seed, callback, limit=True, moments=moments,
+                             starts=starts)
         if fit is not None:
             # with several candidates the progress lines name the loss
             add_run(name, fit, state[1], {"loss": name} if len(losses) > 1 else None)
