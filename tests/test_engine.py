@@ -108,6 +108,27 @@ def test_stage1_losses_share_one_initial_draw():
     assert len(starts) == 1  # one draw for the three losses
 
 
+@pytest.mark.parametrize("k, degree, max_size", [(8, 4, 126), (6, 3, 30)])
+def test_hermite_basis_of_limited_interactions(k, degree, max_size):
+    """The bases built factor by factor (functions ordered by their number of
+    factors): each column is its product of Hermite polynomials, the constant
+    first, and the link's gradient map matches autograd."""
+    basis = HermiteBasis(k, degree, CPU, F64, max_size)
+    assert basis._factors is not None and basis.size <= max_size
+    alpha = basis.alpha.tolist()
+    assert sorted(map(tuple, alpha)) == sorted(multi_indices(k, degree, max_size))
+    assert alpha[0] == [0] * k
+    Z = torch.randn(40, k, dtype=F64, generator=torch.Generator().manual_seed(0))
+    expected = np.stack([np.prod([hermite(p, Z[:, j].numpy()) for j, p in enumerate(a)], axis=0)
+                         for a in alpha], axis=1)
+    np.testing.assert_allclose(basis.values(Z).numpy(), expected, atol=1e-12)
+    coef = torch.randn(basis.size, dtype=F64, generator=torch.Generator().manual_seed(1))
+    Zg = Z.clone().requires_grad_(True)
+    (grad,) = torch.autograd.grad((basis.values(Zg) @ coef).sum(), Zg)
+    mapped = basis.gradients(basis.values(Z), basis.link_gradient(coef))
+    np.testing.assert_allclose(mapped.numpy(), grad.numpy(), atol=1e-10)
+
+
 def test_krylov_ritz_finds_the_extreme_eigenpairs_in_a_subspace():
     # the block Krylov space of a few vectors holds the eigenvalues at both
     # ends of the spectrum of Sigma restricted to the complement of V: an

@@ -115,8 +115,7 @@ class HermiteBasis:
     def __init__(self, k, degree, device, dtype, max_size=MAX_LINK_BASIS):
         self.k, self.degree = k, degree
         indices = multi_indices(k, degree, max_size)
-        self.alpha = torch.tensor(indices, device=device, dtype=torch.long)
-        self.size = self.alpha.shape[0]
+        self.size = len(indices)
         # the basis built one coordinate at a time: the products over the first
         # j + 1 coordinates are those over the first j (rows ``parent``) times
         # h_p(z_j) (rows ``power``), prefixes in lexicographic order, so the
@@ -124,16 +123,28 @@ class HermiteBasis:
         # 3x fewer products than multiplying k factors per basis function
         levels = [sorted({a[:j + 1] for a in indices}) for j in range(k)]
         # or each function as the product of its factors h_{alpha_j}(z_j),
-        # alpha_j > 0, gathered from the table of univariate values (padded
-        # with h_0 = 1): fewer products when few coordinates interact (the
-        # bases beyond MAX_LINK_BASIS have at most two factors); the cheaper is built
+        # alpha_j > 0, gathered from the table of univariate values: fewer
+        # products when few coordinates interact (the bases beyond
+        # MAX_LINK_BASIS have at most two factors); the cheaper is built
         order = max(sum(p > 0 for p in a) for a in indices)
         self._steps, self._factors = [], None
         if order * self.size < sum(len(level) for level in levels):
+            # functions listed by their number of factors (lexicographic within),
+            # so that those with an m-th factor are the last rows: a factor is
+            # gathered and multiplied only where there is one (k = 8, n = 3200,
+            # one thread, with the table of _univariate: 0.90 -> 0.68 ms per
+            # evaluation of the 117 functions)
+            indices = sorted(indices, key=lambda a: sum(p > 0 for p in a))
             rows = [[j * (degree + 1) + p for j, p in enumerate(a) if p > 0] for a in indices]
-            self._factors = [torch.tensor([r[m] if m < len(r) else 0 for r in rows],
-                                          device=device, dtype=torch.long)
-                             for m in range(max(order, 1))]
+            # the first factor of every function (0, the row of h_0 = 1, for the
+            # constant), then the m-th of those with m factors or more: the rows
+            # from ``first`` on
+            self._factors = [(0, torch.tensor([r[0] if r else 0 for r in rows], device=device,
+                                              dtype=torch.long))]
+            for m in range(1, order):
+                first = next(i for i, r in enumerate(rows) if len(r) > m)
+                self._factors.append((first, torch.tensor([r[m] for r in rows[first:]],
+                                                          device=device, dtype=torch.long)))
         else:
             position = {(): 0}
             for j, prefixes in enumerate(levels):
@@ -142,6 +153,7 @@ class HermiteBasis:
                     for col in zip(*[(position[a[:j]], a[j]) for a in prefixes])))
                 position = {a: i for i, a in enumerate(prefixes)}
             assert list(position) == [tuple(a) for a in indices]
+        self.alpha = torch.tensor(indices, device=device, dtype=torch.long)
         self._first_in_order = bool(self._steps) and self._steps[0][1].tolist() == list(
             range(degree + 1))
         # derivative map: D[j, index(alpha - e_j), b] = sqrt(alpha_bj)
@@ -157,22 +169,39 @@ class HermiteBasis:
     def _univariate(self, Z):
         # T[j (P+1) + p, i] = h_p(Z[i, j]), h_{p+1} = (z h_p - sqrt(p) h_{p-1}) / sqrt(p + 1);
         # samples last, so that gathering rows copies contiguous memory. Two
-        # operations per degree (on small tables a step is many small
-        # operations, each with a fixed cost)
-        Zt = Z.T.contiguous()
-        H = [torch.ones_like(Zt), Zt]
-        for p in range(1, self.degree):
-            H.append(torch.addcmul(H[p - 1] * (-math.sqrt(p / (p + 1))), Zt, H[p],
-                                   value=1.0 / math.sqrt(p + 1)))
-        return torch.stack(H[: self.degree + 1], dim=1).reshape(-1, Zt.shape[1])
+        # operations per degree, written in place into the table through views
+        # of its degrees (assembling it from separate rows, as autograd needs,
+        # took up to twice as long: n = 3200, k = 8, one thread, 270 -> 127 us;
+        # k = 1: 36 -> 35 us)
+        n, k = Z.shape
+        P = self.degree
+        if torch.is_grad_enabled() and Z.requires_grad:
+            Zt = Z.T
+            H = [torch.ones_like(Zt), Zt]
+            for p in range(1, P):
+                H.append(torch.addcmul(H[p - 1] * (-math.sqrt(p / (p + 1))), Zt, H[p],
+                                       value=1.0 / math.sqrt(p + 1)))
+            return torch.stack(H[: P + 1], dim=1).reshape(k * (P + 1), n)
+        T = torch.empty(k, P + 1, n, dtype=Z.dtype, device=Z.device)
+        H = T.unbind(1)
+        H[0].fill_(1.0)
+        if P >= 1:
+            H[1].copy_(Z.T)
+        for p in range(1, P):
+            torch.mul(H[p - 1], -math.sqrt(p / (p + 1)), out=H[p + 1])
+            H[p + 1].addcmul_(H[1], H[p], value=1.0 / math.sqrt(p + 1))
+        return T.view(k * (P + 1), n)
 
     def values(self, Z):
         """``Phi`` of shape (n, B)."""
         if self._factors is not None:
             table = self._univariate(Z)
-            T = table.index_select(0, self._factors[0])
-            for rows in self._factors[1:]:
-                T.mul_(table.index_select(0, rows))  # in place: one n x B buffer fewer
+            # the constant (no factor) first, then one factor each, then two...
+            # (row 0 of the table, h_0 = 1, stands for the constant's missing factor)
+            first, rows = self._factors[0]
+            T = table.index_select(0, rows)
+            for first, rows in self._factors[1:]:
+                T[first:].mul_(table.index_select(0, rows))  # in place: one n x B buffer fewer
             return T.T
         table = self._univariate(Z).view(self.k, self.degree + 1, -1)
         T = None
