@@ -129,6 +129,13 @@ class Progress:
         self._key = self._open = self._stage1_loss = None
         self._best = {}
 
+    @property
+    def step_records(self):
+        """Whether the per-step records are shown or logged (the engine may skip
+        computing those it need not report: stage 1's records of the losses it
+        does not keep, :func:`._engine._common._stage1`)."""
+        return self.verbose >= 1 or logger.isEnabledFor(logging.DEBUG)
+
     def __call__(self, event, info):
         if self.verbose >= 1:
             self._bar(event, info)

@@ -185,6 +185,24 @@ def test_verbose_bars_records_and_logger(data, capsys, caplog):
     assert levels["refine"] == logging.DEBUG and levels["stage"] in (logging.INFO, logging.DEBUG)
     assert any("stage 1 with loss='huber'" in r.getMessage() and r.levelno == logging.INFO
                for r in caplog.records)
+    assert any("stage 1 step 1/" in r.getMessage() and r.levelno == logging.DEBUG
+               for r in caplog.records)
+
+
+def test_stage1_records_the_same_whether_reported_or_not(data, caplog):
+    """Unreported, the stage-1 records of the losses not kept are never computed and
+    those of the kept one are computed at the end; the fit and its records are those
+    of a fit that reports every step (the "skmim" logger at DEBUG)."""
+    import logging
+
+    _, X, y = data
+    quiet = small().fit(X, y)
+    with caplog.at_level(logging.DEBUG, logger="skmim"):
+        loud = small().fit(X, y)
+    assert any("stage 1 step" in r.getMessage() for r in caplog.records)
+    assert quiet.history_ == loud.history_ and len(quiet.history_["concentration"]) > 0
+    np.testing.assert_array_equal(quiet.subspace_, loud.subspace_)
+    np.testing.assert_array_equal(quiet.predict(X), loud.predict(X))
 
 
 def test_fit_from_sliced_start_attributes(caplog, monkeypatch):

@@ -77,6 +77,35 @@ def test_stage1_limit_equals_network_gradient_steps(decay_factor, dense):
         np.testing.assert_allclose(h_lim[key], h_net[key], rtol=1e-5, atol=1e-8)
 
 
+def test_stage1_deferred_records_equal_the_recorded_ones():
+    """Records left to be computed when read (``defer_records``) are the ones the
+    steps record, and the iterates and the returned basis do not change."""
+    from skmim._engine._layerwise import finished_records
+
+    rng = np.random.RandomState(2)
+    n, d, m = 500, 160, 256  # d > m / 2: the basis from the neurons' Gram matrix
+    X = rng.standard_normal((n, d))
+    y = X[:, 0] ** 2 - X[:, 1] * X[:, 2] + 0.1 * rng.standard_normal(n)
+    loss = Stage1Loss("squared", y, np.ones(n))
+    sigma = SecondMoment(Samples(X, loss.sample_scores(), np.ones(n), CPU, F64), dense=True)
+    runs = {}
+    for defer in (False, True):
+        runs[defer] = power_first_layer(
+            sigma, 0.5, width=m, n_features=d, n_steps=4, learning_rate=1.0, weight_decay=1.0,
+            generator=torch.Generator().manual_seed(0), device=CPU, dtype=F64,
+            track_components=10, return_basis=True, defer_records=defer)
+    (W, history, basis), (W_d, pending, basis_d) = runs[False], runs[True]
+    assert torch.equal(W, W_d) and torch.equal(basis, basis_d)
+    assert not isinstance(pending, dict)
+    assert finished_records(pending) == history
+    assert finished_records(history) is history
+    with pytest.raises(ValueError, match="callback"):
+        power_first_layer(sigma, 0.5, width=m, n_features=d, n_steps=2, learning_rate=1.0,
+                          weight_decay=1.0, generator=torch.Generator().manual_seed(0),
+                          device=CPU, dtype=F64, track_components=10,
+                          callback=lambda t, rec: None, defer_records=True)
+
+
 def test_stage1_losses_share_one_initial_draw():
     """The losses of the refined solver's stage 1 start from one draw (``starts``).
 

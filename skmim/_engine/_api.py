@@ -15,6 +15,7 @@ import torch
 
 from ._common import SubspaceFit, _spectral_estimate, device_info
 from ._data import samples_of
+from ._layerwise import finished_records
 from ._device import torch_threads, without_autograd
 from ._losses import Stage1Loss
 from ._solver_grassmann import _fit_grassmann
@@ -138,9 +139,12 @@ def _fit_network(parts, *, solver="refined", losses=("huber",), device="cpu", dt
                               everything=samples("all"))
     s1 = samples("stage1")
     if solver == "refined":
-        return _fit_refined(s1, samples("train"), samples("valid"), samples("final"),
-                            samples("all"), losses, cfg, seed, callback, row_keys,
-                            all_gram=parts.get("all_gram"))
+        fit = _fit_refined(s1, samples("train"), samples("valid"), samples("final"),
+                           samples("all"), losses, cfg, seed, callback, row_keys,
+                           all_gram=parts.get("all_gram"))
+        # the stage-1 records of the candidate kept (those of the others are never computed)
+        fit.history = finished_records(fit.history)
+        return fit
     return _fit_layerwise(s1, samples("stage2"), losses, cfg, seed, callback, dev, dt)
 
 

@@ -115,7 +115,8 @@ def _read_off(W, sigma, loss, n_components, max_components, rows=None, basis=Non
     return sign_flip(_numpy(probe[:, :k])), k, spectrum, level
 
 
-def _stage1(s1, name, cfg, seed, callback, limit=False, moments=None, starts=None):
+def _stage1(s1, name, cfg, seed, callback, limit=False, moments=None, starts=None,
+            defer_records=False):
     """Stage 1 with one loss; None when its targets are constant.
 
     ``limit=True`` runs it in its small-initialization limit
@@ -125,6 +126,9 @@ def _stage1(s1, name, cfg, seed, callback, limit=False, moments=None, starts=Non
     matrix of the limit, sharing work between the losses; ``starts`` (a dict,
     filled here) keeps the limit's initial draws (:func:`._layerwise.limit_start`)
     and the generator's state after them, per seed, for the next loss.
+    ``defer_records`` leaves the limit's per-step records to be computed when
+    read (``fit.history`` a :class:`._layerwise.PendingRecords`, see
+    :func:`._layerwise.finished_records`), unless ``callback`` reports them.
     """
     loss = Stage1Loss(name, s1.targets, s1.weights, cfg["huber_delta"])
     if loss.is_degenerate:
@@ -134,7 +138,8 @@ def _stage1(s1, name, cfg, seed, callback, limit=False, moments=None, starts=Non
         callback("stage1_start", {"loss": name, "limit": limit})
     lr = cfg["learning_rate"]
     wd = 1.0 / lr if cfg["weight_decay"] is None else cfg["weight_decay"]
-    step_callback = None if callback is None else (
+    # a callback declares with ``step_records = False`` that it ignores per-step records
+    step_callback = None if callback is None or not getattr(callback, "step_records", True) else (
         lambda t, rec: callback("stage1_step", rec | {"step": t}))
     scores = s1.with_targets(loss.sample_scores())
     d = s1.n_features
@@ -161,7 +166,7 @@ def _stage1(s1, name, cfg, seed, callback, limit=False, moments=None, starts=Non
             sigma, value, width=cfg["width"], n_features=d, n_steps=cfg["n_steps"],
             learning_rate=lr, weight_decay=wd, generator=gen, device=s1.device,
             dtype=s1.dtype, track_components=track, callback=step_callback, start=start,
-            return_basis=True)
+            return_basis=True, defer_records=defer_records and step_callback is None)
     else:
         W, history = train_first_layer(
             s1.with_targets(loss.centered_targets),

@@ -376,7 +376,7 @@ def _fit_refined(s1, train, valid, final, everything, losses, cfg, seed, callbac
     starts = {}  # the losses' common initial draws (_stage1)
     for name in losses:
         fit, state = _stage1(s1, name, cfg, seed, callback, limit=True, moments=moments,
-                             starts=starts)
+                             starts=starts, defer_records=True)
         if fit is not None:
             # with several candidates the progress lines name the loss
             add_run(name, fit, state[1], {"loss": name} if len(losses) > 1 else None)
