@@ -198,8 +198,7 @@ class HermiteBasis:
             table = self._univariate(Z)
             # the constant (no factor) first, then one factor each, then two...
             # (row 0 of the table, h_0 = 1, stands for the constant's missing factor)
-            first, rows = self._factors[0]
-            T = table.index_select(0, rows)
+            T = table.index_select(0, self._factors[0][1])
             for first, rows in self._factors[1:]:
                 T[first:].mul_(table.index_select(0, rows))  # in place: one n x B buffer fewer
             return T.T

@@ -98,18 +98,28 @@ class PendingRecords:
     def __init__(self, value, start_basis, k):
         self.value, self.start_basis, self.k = value, start_basis, k
         self.iterates, self.rayleighs = [], []
-        self.last = None  # (basis, singular values) of the last iterate, once known
+        self._last = None  # (basis, singular values) of the last iterate, once computed
 
     def add(self, W, rayleigh):
         self.iterates.append(W)
         self.rayleighs.append(rayleigh)
+        self._last = None
+
+    def last_basis(self):
+        """The top-``k`` right singular basis of the last iterate (the start's without one),
+        computed once: :meth:`finish` reuses it."""
+        if not self.iterates:
+            return self.start_basis
+        if self._last is None:
+            self._last = top_right_singular(self.iterates[-1], self.k)
+        return self._last[0]
 
     def finish(self):
         """The records as a dict of lists."""
         history = {key: [] for key in STAGE1_RECORDS}
         prev = self.start_basis
         for step, (W, rayleigh) in enumerate(zip(self.iterates, self.rayleighs), start=1):
-            basis, s = (self.last if self.last is not None and step == len(self.iterates)
+            basis, s = (self._last if self._last is not None and step == len(self.iterates)
                         else top_right_singular(W, self.k))
             _append_record(history, step, basis, s, self.k, prev, self.value, rayleigh, None)
             prev = basis
@@ -323,10 +333,9 @@ def power_first_layer(
         else:
             prev_basis = _record_step(history, step + 1, W, k, prev_basis, loss_value, rayleigh,
                                       callback)
-    if defer_records and n_steps:
+    if defer_records:
         # the last iterate's basis now (the read-off's probe), the rest when read
-        history.last = top_right_singular(W, k)
-        prev_basis = history.last[0]
+        prev_basis = history.last_basis()
     W = unit_rows(W, paired, n_steps)
     return (W, history, prev_basis) if return_basis else (W, history)
 

@@ -10,6 +10,7 @@ sums over row chunks. The intercept is fitted and not penalised.
 
 import numpy as np
 import torch
+from scipy.linalg import lapack
 
 from ._data import back_project, self_gram
 from ._network import ACTIVATIONS
@@ -230,9 +231,6 @@ class _TridiagonalSolve:
     """
 
     def __init__(self, G, Fy):
-        from scipy.linalg import lapack
-
-        self._lapack = lapack
         reflectors, self.d, self.e, self.tau, info = lapack.dsytrd(G, lower=1)
         if info != 0:
             raise np.linalg.LinAlgError(f"dsytrd failed (info={info})")
@@ -245,17 +243,17 @@ class _TridiagonalSolve:
         out = np.array(B, dtype=np.float64, order="F")
         if out.shape[0] > 1:
             lwork = max(1, out.shape[1]) * 64
-            out[1:], _, info = self._lapack.dormqr("L", trans, self.reflectors, self.tau, out[1:],
+            out[1:], _, info = lapack.dormqr("L", trans, self.reflectors, self.tau, out[1:],
                                                    lwork)
             if info != 0:
                 raise np.linalg.LinAlgError(f"dormqr failed (info={info})")
         return out
 
     def _solve_tridiagonal(self, lam):
-        dd, ee, info = self._lapack.dpttrf(self.d + lam, self.e)
+        dd, ee, info = lapack.dpttrf(self.d + lam, self.e)
         if info != 0:
             raise _NotPositiveDefinite
-        x, info = self._lapack.dpttrs(dd, ee, self.c)
+        x, info = lapack.dpttrs(dd, ee, self.c)
         return x
 
     def explained(self, lam):
