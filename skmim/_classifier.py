@@ -133,8 +133,8 @@ class MultiIndexNetClassifier(ClassifierMixin, BaseMultiIndex):
     batch_size : int or None, default=None
         Rows moved to the device at a time (None: all at once).
     n_threads : int, "auto" or None, default="auto"
-        torch CPU threads (and NumPy's BLAS threads) during ``fit`` (see
-        :class:`MultiIndexNetRegressor`).
+        CPU threads of the engine's part of ``fit``, in NumPy's BLAS or
+        torch's thread pool (see :class:`MultiIndexNetRegressor`).
     random_state : int, RandomState instance or None, default=None
         Seeds the split, the starts and the outer layer's random neurons.
     verbose : int, default=0

@@ -1,5 +1,6 @@
 """Behaviour a scikit-learn user relies on: pipelines, search, pickling, errors."""
 
+import os
 import pickle
 import subprocess
 import sys
@@ -722,3 +723,41 @@ def test_n_threads_limits_numpy_blas_in_the_engine(data, monkeypatch):
         small(n_components=2, n_threads=1).fit(X, y)
         assert seen and all(c <= {1} for c in seen)
         assert counts() == before  # restored after the fit
+
+
+@pytest.mark.parametrize("solver", ["refined", "sgd"])
+def test_n_threads_go_to_one_pool_only(data, monkeypatch, solver):
+    # two pools of n_threads each oversubscribe the cores (torch's idle
+    # OpenMP threads spin on the cores BLAS needs): the solver's pool gets
+    # them, the other one thread; both settings are restored after the fit
+    torch = pytest.importorskip("torch")
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    import skmim._engine._api as api
+
+    _, X, y = data
+    seen = []
+    real = api._fit_network
+
+    def spy(*args, **kwargs):
+        seen.append((torch.get_num_threads(),
+                     {lib["num_threads"] for lib in threadpool_info()
+                      if lib["user_api"] == "blas"}))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(api, "_fit_network", spy)
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        with threadpool_limits(1, user_api="blas"):
+            small(n_components=2, n_threads=2, solver=solver).fit(X, y)
+            after = {lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"}
+        (torch_count, blas), = seen
+        if solver == "sgd":
+            assert torch_count == 2 and blas <= {1}
+        else:
+            # (OpenBLAS caps its pool at the number of cores)
+            assert torch_count == 1 and blas == ({2} if (os.cpu_count() or 1) >= 2 else {1})
+        assert torch.get_num_threads() == 1 and after <= {1}
+    finally:
+        torch.set_num_threads(before)

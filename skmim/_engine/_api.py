@@ -33,7 +33,7 @@ def fit_network(parts, **kwargs):
     Numerical failures of torch (an eigendecomposition that does not
     converge) and non-finite results become a ``ValueError`` that names
     them; no torch warning reaches the caller. ``n_threads`` (see
-    :func:`._device.torch_threads`) sets the torch CPU threads for the fit.
+    :func:`._device.torch_threads`) sets the CPU threads for the fit.
     """
     with warnings.catch_warnings():
         # read-only NumPy inputs (a pandas 3 Series) are copied on their way to the device
@@ -45,7 +45,8 @@ def fit_network(parts, **kwargs):
             n = sum(parts[key][0].shape[0] for key in ("stage1", "stage2")
                     if parts.get(key) is not None)
         try:
-            with torch_threads(kwargs.pop("n_threads", None), n, d), \
+            with torch_threads(kwargs.pop("n_threads", None), n, d,
+                               kwargs.get("solver", "refined")), \
                     without_autograd(kwargs.get("solver", "refined")):
                 fit = _fit_network(parts, **kwargs)
         except torch.linalg.LinAlgError as exc:

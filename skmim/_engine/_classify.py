@@ -353,7 +353,7 @@ def fit_classifier(parts, *, n_classes, solver="refined", device="cpu", dtype="a
     """
     dev, dt = device_info(device, dtype)
     n, d = parts["all"][0].shape
-    with torch_threads(n_threads, n, d), without_autograd(solver):
+    with torch_threads(n_threads, n, d, solver), without_autograd(solver):
         cache = {}
 
         def samples(key):

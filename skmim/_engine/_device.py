@@ -80,12 +80,20 @@ def resolve_dtype(dtype, device):
     return out
 
 
-# n_threads="auto": one torch thread below this much work per pass (n d^2
+# n_threads="auto": one thread below this much work per pass (n d^2
 # multiply-adds), the process's torch setting above. Measured on a 2-core
 # machine (idle, default fit of h2+h2, n = 16 d): at d = 256 (n d^2 = 2.7e8)
 # one thread took 0.23 s and two 0.29 s (idle threads spin between the small
-# kernels); at d = 1024 (1.7e10) one took 4.6 s and two 3.3 s.
+# kernels); at d = 1024 (1.7e10) one took 4.6 s and two 3.3 s on an AMD EPYC
+# host. The threads go to NumPy's BLAS only (torch_threads).
 AUTO_THREADS_WORK = 2e9
+
+# Solvers whose largest kernels are torch's (the network's forward and
+# backward passes): torch_threads gives them the threads, NumPy's BLAS one.
+# (solver="sgd", d = 512, n = 16 d, 2-core Intel Xeon: 2.5 s with two torch
+# threads and one BLAS thread, 3.9-4.1 s the other way round; the default
+# solver's Gram products run in BLAS, see torch_threads.)
+TORCH_BOUND_SOLVERS = ("sgd",)
 
 
 def _blas_controller():
@@ -105,16 +113,26 @@ def _controller_for(n_modules):
 
 
 @contextlib.contextmanager
-def torch_threads(setting, n_samples, n_features):
-    """Run the block with the torch CPU threads that ``setting`` asks for, then restore.
+def torch_threads(setting, n_samples, n_features, solver=None):
+    """Run the block with the CPU threads that ``setting`` asks for, then restore.
 
     ``setting`` is an int, ``"auto"`` (one thread for fits below
-    ``AUTO_THREADS_WORK``, else the process's current setting, which
+    ``AUTO_THREADS_WORK``, else the process's current torch setting, which
     ``OMP_NUM_THREADS`` and joblib's workers already limit) or None (the
-    process's setting, untouched). With an int or ``"auto"`` the BLAS
-    threads of NumPy (``threadpoolctl``) are limited to the same count. The
-    counts are process-wide: fits running concurrently in threads of one
-    process share them.
+    process's settings, untouched). With an int or ``"auto"`` that many
+    threads go to the pool that runs ``solver``'s largest kernels
+    (``TORCH_BOUND_SOLVERS``: torch's; the others: NumPy's BLAS through
+    ``threadpoolctl``, the symmetric Gram products on the CPU,
+    :func:`._data.weighted_gram`) and the other pool runs on one. Two pools
+    of that many threads each oversubscribe the cores: torch's OpenMP
+    threads spin-wait after every operation, on the cores BLAS's threads
+    then need. Measured on an idle 2-core Intel Xeon, h2+h2, n = 16 d, wall
+    clock: the default solver at d = 1024, 3.6-4.4 s with one thread in
+    both, 5.4-5.5 s with two in both, 3.6-3.7 s with two in either one
+    alone; at d = 2048, 25.1 s one in both, 23.5 s two in both, 23.6 s two
+    in torch alone and 18.0 s two in BLAS alone. The counts are
+    process-wide: fits running concurrently in threads of one process share
+    them. Yields the thread count of the pool that gets them.
     """
     before = torch.get_num_threads()
     if setting is None:
@@ -124,14 +142,13 @@ def torch_threads(setting, n_samples, n_features):
         wanted = 1 if n_samples * n_features ** 2 < AUTO_THREADS_WORK else before
     else:
         wanted = int(setting)
-    # NumPy's BLAS (the symmetric Gram products on the CPU, the
-    # standardization's whitening) gets the same count: its own pool
-    # ignores torch's setting
-    with _blas_controller().limit(limits=wanted, user_api="blas"):
-        if wanted == before:
-            yield before
+    on_torch = solver in TORCH_BOUND_SOLVERS
+    torch_count = wanted if on_torch else 1
+    with _blas_controller().limit(limits=1 if on_torch else wanted, user_api="blas"):
+        if torch_count == before:
+            yield wanted
             return
-        torch.set_num_threads(wanted)
+        torch.set_num_threads(torch_count)
         try:
             yield wanted
         finally:
