@@ -92,23 +92,8 @@ class MultiIndexProjector(BaseMultiIndex):
         estimate of their correlation matrix before training (see
         :class:`MultiIndexNetRegressor`; ``False`` only standardizes).
     n_threads : int, "auto" or None, default="auto"
-        CPU threads of the engine's part of ``fit`` (the previous settings
-        are restored after it). They go to the thread pool that runs the
-        solver's largest kernels, and the other pool runs on one thread:
-        NumPy's BLAS (through ``threadpoolctl``; the Gram products) for
-        every solver but ``"sgd"``, torch's for ``"sgd"``. Two pools of
-        that many threads each would oversubscribe the cores (torch's idle
-        threads spin-wait on the cores BLAS needs: on 2 cores, d = 1024,
-        n = 16 d, 5.4 s with two threads in both against 3.6 s with two in
-        BLAS alone). ``"auto"``: one thread when a pass over the data is
-        small (``n d^2 < 2e9``), where idle threads spinning between small
-        kernels cost more than they bring (on 2 cores, d = 256, n = 16 d:
-        0.19 s with one thread, 0.31-0.34 s with two), otherwise torch's
-        current setting (which ``OMP_NUM_THREADS`` and joblib's workers
-        limit; d = 1024: 3.2-3.5 s with one thread, 3.2-3.3 s with two;
-        d = 2048: 25.1 s and 18.0 s). None leaves both pools untouched.
-        Thread counts are process-wide: fits running concurrently in
-        threads of one process share them.
+        CPU threads of the engine's part of ``fit``, in NumPy's BLAS or
+        torch's thread pool (see :class:`MultiIndexNetRegressor`).
     warm_start : bool, default=False
         When True, ``fit`` continues from the fitted model instead of
         starting anew, as in :class:`~sklearn.neural_network.MLPRegressor`:
