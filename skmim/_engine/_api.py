@@ -15,8 +15,8 @@ import torch
 
 from ._common import SubspaceFit, _spectral_estimate, device_info
 from ._data import samples_of
+from ._device import cpu_threads, without_autograd
 from ._layerwise import finished_records
-from ._device import torch_threads, without_autograd
 from ._losses import Stage1Loss
 from ._solver_grassmann import _fit_grassmann
 from ._solver_layerwise import _fit_layerwise
@@ -33,7 +33,7 @@ def fit_network(parts, **kwargs):
     Numerical failures of torch (an eigendecomposition that does not
     converge) and non-finite results become a ``ValueError`` that names
     them; no torch warning reaches the caller. ``n_threads`` (see
-    :func:`._device.torch_threads`) sets the CPU threads for the fit.
+    :func:`._device.cpu_threads`) sets the CPU threads for the fit.
     """
     with warnings.catch_warnings():
         # read-only NumPy inputs (a pandas 3 Series) are copied on their way to the device
@@ -44,10 +44,10 @@ def fit_network(parts, **kwargs):
             d = parts["stage1"][0].shape[1]
             n = sum(parts[key][0].shape[0] for key in ("stage1", "stage2")
                     if parts.get(key) is not None)
+        solver = kwargs.get("solver", "refined")
         try:
-            with torch_threads(kwargs.pop("n_threads", None), n, d,
-                               kwargs.get("solver", "refined")), \
-                    without_autograd(kwargs.get("solver", "refined")):
+            with cpu_threads(kwargs.pop("n_threads", None), n, d, solver), \
+                    without_autograd(solver):
                 fit = _fit_network(parts, **kwargs)
         except torch.linalg.LinAlgError as exc:
             raise ValueError(

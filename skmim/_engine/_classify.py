@@ -38,7 +38,7 @@ import torch
 
 from ._common import SubspaceFit, _numpy, _refine, best_of_starts, device_info, random_starts
 from ._data import back_project, samples_of
-from ._device import torch_threads, without_autograd
+from ._device import cpu_threads, without_autograd
 from ._grassmann import LogLoss, link_heldout_losses, ordered_by_link
 from ._layerwise import DENSE_MAX_FEATURES, SecondMoment
 from ._logistic import LogisticProblem, fit_logistic, log_losses
@@ -353,7 +353,7 @@ def fit_classifier(parts, *, n_classes, solver="refined", device="cpu", dtype="a
     """
     dev, dt = device_info(device, dtype)
     n, d = parts["all"][0].shape
-    with torch_threads(n_threads, n, d, solver), without_autograd(solver):
+    with cpu_threads(n_threads, n, d, solver), without_autograd(solver):
         cache = {}
 
         def samples(key):

@@ -420,8 +420,8 @@ def _intel_mkl():
     (d = 1024, 16,384 rows in chunks of 2048, one thread, k = 2: 8.3 ms,
     against 11.2 for ``X @ V``, 14.8 with the transposed ``V`` and 20.1
     through NumPy; k = 11: ``X @ V`` 13.5 ms, NumPy 31.9). The product is
-    the same up to rounding either way; the
-    choice is fixed per machine, so fits on one machine are reproducible.
+    the same up to rounding either way; the choice is fixed per machine, so
+    fits on one machine are reproducible.
     """
     if not torch.backends.mkl.is_available():
         return False

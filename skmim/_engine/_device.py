@@ -85,14 +85,14 @@ def resolve_dtype(dtype, device):
 # machine (idle, default fit of h2+h2, n = 16 d): at d = 256 (n d^2 = 2.7e8)
 # one thread took 0.23 s and two 0.29 s (idle threads spin between the small
 # kernels); at d = 1024 (1.7e10) one took 4.6 s and two 3.3 s on an AMD EPYC
-# host. The threads go to NumPy's BLAS only (torch_threads).
+# host. The threads go to one of torch's and NumPy's pools (cpu_threads).
 AUTO_THREADS_WORK = 2e9
 
 # Solvers whose largest kernels are torch's (the network's forward and
-# backward passes): torch_threads gives them the threads, NumPy's BLAS one.
+# backward passes): cpu_threads gives them the threads, NumPy's BLAS one.
 # (solver="sgd", d = 512, n = 16 d, 2-core Intel Xeon: 2.5 s with two torch
 # threads and one BLAS thread, 3.9-4.1 s the other way round; the default
-# solver's Gram products run in BLAS, see torch_threads.)
+# solver's Gram products run in BLAS, see cpu_threads.)
 TORCH_BOUND_SOLVERS = ("sgd",)
 
 
@@ -113,7 +113,7 @@ def _controller_for(n_modules):
 
 
 @contextlib.contextmanager
-def torch_threads(setting, n_samples, n_features, solver=None):
+def cpu_threads(setting, n_samples, n_features, solver=None):
     """Run the block with the CPU threads that ``setting`` asks for, then restore.
 
     ``setting`` is an int, ``"auto"`` (one thread for fits below

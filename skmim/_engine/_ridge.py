@@ -244,7 +244,7 @@ class _TridiagonalSolve:
         if out.shape[0] > 1:
             lwork = max(1, out.shape[1]) * 64
             out[1:], _, info = lapack.dormqr("L", trans, self.reflectors, self.tau, out[1:],
-                                                   lwork)
+                                             lwork)
             if info != 0:
                 raise np.linalg.LinAlgError(f"dormqr failed (info={info})")
         return out
