@@ -144,6 +144,24 @@ def test_hermite_basis_of_limited_interactions(k, degree, max_size):
     first, and the link's gradient map matches autograd."""
     basis = HermiteBasis(k, degree, CPU, F64, max_size)
     assert basis._factors is not None and basis.size <= max_size
+    _check_basis_columns(basis, k, degree, max_size)
+
+
+@pytest.mark.parametrize("k, degree, max_size, last", [
+    (1, 4, None, "row"), (2, 4, None, "gather"), (3, 3, None, "gather"),
+    (4, 4, 126, "broadcast"), (5, 4, 126, "broadcast"), (3, 6, None, "broadcast"),
+    (3, 4, 30, "gather"), (4, 6, 126, "gather")])
+def test_hermite_basis_built_from_halves(k, degree, max_size, last):
+    """The bases built from the values on two halves of the coordinates
+    (_split_plan), with the last level broadcast (full total-degree sets) or
+    gathered (a limited set, or too few functions per product): each column
+    is its product, the constant first, and the gradients match autograd."""
+    basis = HermiteBasis(k, degree, CPU, F64, max_size)
+    assert basis._factors is None and basis._plan[0] == last
+    _check_basis_columns(basis, k, degree, max_size)
+
+
+def _check_basis_columns(basis, k, degree, max_size):
     alpha = basis.alpha.tolist()
     assert sorted(map(tuple, alpha)) == sorted(multi_indices(k, degree, max_size))
     assert alpha[0] == [0] * k

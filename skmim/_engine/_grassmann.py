@@ -103,6 +103,114 @@ def multi_indices(k, degree, max_size=None):
     return _pair_indices(k, degree, pair_degree)
 
 
+# the last level of a basis by broadcasting only with at least this many
+# functions per product (one per degree of the left half): below, the
+# operations' fixed costs outweigh the two gathers saved (one thread,
+# degree 4: k = 2, 15 functions in 5 products, 600 rows: 54 us against 31
+# gathered; k = 4, 70 in 5, 2400 rows: 289 against 500)
+BROADCAST_MIN_ROWS = 8
+
+def _split_plan(indices, device):
+    """How to build the values of the functions ``indices`` from the univariate table.
+
+    The coordinates are split in two halves; the tuples restricted to each
+    half (a downward-closed set again) are built the same way, recursively,
+    down to single coordinates (their rows of the table, ``h_0 .. h_P``),
+    and listed by total degree. Within a half, each tuple is the product of
+    its two restrictions, gathered (two row gathers and one product). The
+    whole set, the last level, is built without gathers where it can: for
+    a full total-degree set, the functions with a left part of degree ``t``
+    pair each left row of degree ``t`` with the right rows of degree at
+    most ``P - t``, a prefix of the right half's list, so one broadcast
+    product per left degree writes them, where building the set one
+    coordinate at a time gathered twice and multiplied at every level (one
+    thread, degree 4, 2400 rows: k = 4, 70 functions, 0.49-0.50 -> 0.29-0.30
+    ms per evaluation; k = 5, 126 functions, 1.8 -> 0.5 ms). Where the right
+    rows of some left row are not a prefix (limited interactions), or the
+    products would be too many for their size (``BROADCAST_MIN_ROWS``), the
+    last level is gathered too.
+
+    Returns ``(order, plan)``: the tuples in the order of the built rows
+    (the constant first) and the plan :func:`_evaluate_plan` follows.
+    """
+    k = len(indices[0])
+
+    def node(lo, hi, tuples):
+        # tuples: the set restricted to coordinates lo..hi-1, sorted by (degree, tuple)
+        if hi - lo == 1:
+            return ("leaf", lo, [t[0] for t in tuples])
+        mid = (lo + hi) // 2
+        left = sorted({t[:mid - lo] for t in tuples}, key=lambda a: (sum(a), a))
+        right = sorted({t[mid - lo:] for t in tuples}, key=lambda a: (sum(a), a))
+        return ("pair", node(lo, mid, left), node(mid, hi, right), left, right)
+
+    def gather(spec, tuples):
+        # rows of the product of the two halves' tables for ``tuples`` (in that order)
+        _, left_node, right_node, left, right = spec
+        li = {a: i for i, a in enumerate(left)}
+        ri = {b: i for i, b in enumerate(right)}
+        cut = len(left[0])
+        return ("gather", compile_node(left_node, left), compile_node(right_node, right),
+                torch.tensor([li[t[:cut]] for t in tuples], device=device, dtype=torch.long),
+                torch.tensor([ri[t[cut:]] for t in tuples], device=device, dtype=torch.long))
+
+    def compile_node(spec, tuples):
+        if spec[0] == "leaf":
+            powers = spec[2]
+            if powers == list(range(len(powers))):
+                return ("row", spec[1], len(powers))
+            return ("take", spec[1], torch.tensor(powers, device=device, dtype=torch.long))
+        return gather(spec, tuples)
+
+    full = sorted(indices, key=lambda a: (sum(a), a))
+    if k == 1:
+        return full, compile_node(("leaf", 0, [t[0] for t in full]), full)
+    spec = node(0, k, full)
+    _, left_node, right_node, left, right = spec
+    members = set(indices)
+    # the last level by broadcasting: consecutive left rows whose right rows
+    # are the same prefix of the right list form one block
+    blocks, order = [], []
+    for i, a in enumerate(left):
+        allowed = [b for b in right if a + b in members]
+        c = len(allowed)
+        if allowed != right[:c]:
+            blocks = None
+            break
+        if blocks and blocks[-1][2] == c and blocks[-1][1] == i:
+            blocks[-1][1] = i + 1
+        else:
+            blocks.append([i, i + 1, c])
+        order += [a + b for b in allowed]
+    if blocks is None or len(order) < BROADCAST_MIN_ROWS * len(blocks):
+        return full, gather(spec, full)
+    return order, ("broadcast", compile_node(left_node, left), compile_node(right_node, right),
+                   [tuple(b) for b in blocks], len(order))
+
+
+def _evaluate_plan(plan, table):
+    """The rows of :func:`_split_plan`'s ``plan`` from the univariate ``table`` (k, P + 1, n)."""
+    kind = plan[0]
+    if kind == "row":
+        return table[plan[1], :plan[2]]
+    if kind == "take":
+        return table[plan[1]].index_select(0, plan[2])
+    left, right = _evaluate_plan(plan[1], table), _evaluate_plan(plan[2], table)
+    if kind == "gather":
+        return left.index_select(0, plan[3]).mul_(right.index_select(0, plan[4]))
+    n = table.shape[-1]
+    if torch.is_grad_enabled() and (left.requires_grad or right.requires_grad):
+        return torch.cat([(left[a:b, None, :] * right[None, :c, :]).reshape(-1, n)
+                          for a, b, c in plan[3]])
+    out = torch.empty(plan[4], n, dtype=table.dtype, device=table.device)
+    start = 0
+    for a, b, c in plan[3]:
+        stop = start + (b - a) * c
+        torch.mul(left[a:b, None, :], right[None, :c, :], out=out[start:stop].view(b - a, c, n))
+        start = stop
+    return out
+
+
 class HermiteBasis:
     """``phi_alpha(z) = prod_j h_{alpha_j}(z_j)`` and its gradient in ``z``.
 
@@ -116,19 +224,16 @@ class HermiteBasis:
         self.k, self.degree = k, degree
         indices = multi_indices(k, degree, max_size)
         self.size = len(indices)
-        # the basis built one coordinate at a time: the products over the first
-        # j + 1 coordinates are those over the first j (rows ``parent``) times
-        # h_p(z_j) (rows ``power``), prefixes in lexicographic order, so the
-        # last step lists the multi-indices in the order of ``indices``; about
-        # 3x fewer products than multiplying k factors per basis function
-        levels = [sorted({a[:j + 1] for a in indices}) for j in range(k)]
-        # or each function as the product of its factors h_{alpha_j}(z_j),
-        # alpha_j > 0, gathered from the table of univariate values: fewer
-        # products when few coordinates interact (the bases beyond
-        # MAX_LINK_BASIS have at most two factors); the cheaper is built
+        # how the table of values is built: for few interacting coordinates,
+        # each function as the product of its factors h_{alpha_j}(z_j),
+        # alpha_j > 0, gathered from the table of univariate values (the bases
+        # beyond MAX_LINK_BASIS have at most two factors); otherwise from the
+        # values on two halves of the coordinates (:func:`_split_plan`); the
+        # former where it multiplies fewer rows than building the set one
+        # coordinate at a time would
         order = max(sum(p > 0 for p in a) for a in indices)
-        self._steps, self._factors = [], None
-        if order * self.size < sum(len(level) for level in levels):
+        self._plan, self._factors = None, None
+        if order * self.size < sum(len({a[:j + 1] for a in indices}) for j in range(k)):
             # functions listed by their number of factors (lexicographic within),
             # so that those with an m-th factor are the last rows: a factor is
             # gathered and multiplied only where there is one (k = 8, n = 3200,
@@ -146,16 +251,8 @@ class HermiteBasis:
                 self._factors.append((first, torch.tensor([r[m] for r in rows[first:]],
                                                           device=device, dtype=torch.long)))
         else:
-            position = {(): 0}
-            for j, prefixes in enumerate(levels):
-                self._steps.append(tuple(
-                    torch.tensor(col, device=device, dtype=torch.long)
-                    for col in zip(*[(position[a[:j]], a[j]) for a in prefixes])))
-                position = {a: i for i, a in enumerate(prefixes)}
-            assert list(position) == [tuple(a) for a in indices]
+            indices, self._plan = _split_plan(indices, device)
         self.alpha = torch.tensor(indices, device=device, dtype=torch.long)
-        self._first_in_order = bool(self._steps) and self._steps[0][1].tolist() == list(
-            range(degree + 1))
         # derivative map: D[j, index(alpha - e_j), b] = sqrt(alpha_bj)
         position = {a: i for i, a in enumerate(indices)}
         D = torch.zeros(k, self.size, self.size, dtype=dtype)
@@ -203,13 +300,7 @@ class HermiteBasis:
                 T[first:].mul_(table.index_select(0, rows))  # in place: one n x B buffer fewer
             return T.T
         table = self._univariate(Z).view(self.k, self.degree + 1, -1)
-        T = None
-        for j, (parent, power) in enumerate(self._steps):
-            # the first coordinate's prefixes are its powers 0..P in order: no gather
-            factor = (table[j] if j == 0 and self._first_in_order
-                      else table[j].index_select(0, power))
-            T = factor if T is None else T.index_select(0, parent).mul_(factor)
-        return T.T
+        return _evaluate_plan(self._plan, table).T
 
     def link_gradient(self, coef):
         """``C`` (B, k) with ``grad_z (Phi(z) coef) = Phi(z) C``.
