@@ -698,6 +698,15 @@ class BaseMultiIndex(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
                     f"least {CONFIRM_Z:g} below): subspace_ may be close to a random "
                     "subspace. More samples, or n_init, help.",
                     SubspaceWarning, stacklevel=user_stacklevel())
+        elif stage2 is not None and fit.coef is not None and not np.any(fit.coef):
+            # a constant network: its squared error against the stage-2 mean's
+            # is rounding, which the z-score could read either way
+            warnings.warn(
+                "the fitted network predicts a constant, the mean of y on the stage-2 "
+                "samples: no feature of its outer layer varies over them (they are all "
+                "alike, e.g. copies of a few distinct rows, which the split keeps "
+                "together), so subspace_ is not confirmed. More distinct samples help.",
+                SubspaceWarning, stacklevel=user_stacklevel())
         elif stage2 is not None and fit.coef is not None:
             # the outer layer never saw the stage-1 samples: they judge the network
             X1, y1, w1 = stage1

@@ -115,8 +115,33 @@ def _shrunk_from_moments(gram, n_samples, sum_sq_norms2, method):
 def _inverse_sqrt(C):
     vals, vecs = np.linalg.eigh(C)
     floor = vals.max() * 1e-12
-    inv_sqrt = np.where(vals > floor, 1.0 / np.sqrt(np.maximum(vals, floor)), 0.0)
+    kept = vals > floor  # none when C is zero (all columns constant)
+    inv_sqrt = np.where(kept, 1.0 / np.sqrt(np.where(kept, vals, 1.0)), 0.0)
     return (vecs * inv_sqrt) @ vecs.T
+
+
+# Columns whose plain weighted variance is below this (or not finite) get it
+# from their deviations scaled first (_scaled_std): their squares may have
+# under- or overflowed float64
+MIN_PLAIN_VARIANCE = 1e-280
+
+
+def _scaled_std(X, w, cols, center):
+    """Weighted standard deviations of the columns ``cols`` of ``X`` about ``center``, scaled.
+
+    ``s sqrt(sum_i w_i ((x_i - c) / s)^2)`` with ``s`` the weighted mean
+    absolute deviation: no square under- or overflows for any finite
+    column (``w`` sums to 1). Two passes over those columns.
+    """
+    cols = np.asarray(cols)
+
+    def deviations(Xb):
+        return np.abs(np.asarray(Xb[:, cols], dtype=np.float64) - center)
+
+    mad = block_sum(X, lambda Xb, wb: wb @ deviations(Xb), w)
+    s = np.where(mad > 0, mad, 1.0)
+    scaled = block_sum(X, lambda Xb, wb: wb @ np.square(deviations(Xb) / s), w)
+    return np.where(mad > 0, mad * np.sqrt(scaled), 0.0)
 
 
 def _squared_deviations(Xb, center):
@@ -140,14 +165,23 @@ def fit_statistics(X, y, sw, whiten=None):
     n, d = X.shape
     w = sw / sw.sum()
     x_mean = block_sum(X, lambda Xb, wb: wb @ Xb, w)
-    x_var = block_sum(X, lambda Xb, wb: wb @ _squared_deviations(Xb, x_mean), w)
-    if is_lazy(X) and not (np.all(np.isfinite(x_mean)) and np.all(np.isfinite(x_var))):
+    if is_lazy(X) and not np.all(np.isfinite(x_mean)):
         # NumPy input was checked by validate_data; a dask array is checked in this pass
-        raise ValueError("Input X contains NaN or infinity (or values whose squares overflow "
-                         "float64).")
-    x_scale, constant = _safe_scale(x_mean, np.sqrt(np.maximum(x_var, 0.0)))
+        raise ValueError("Input X contains NaN or infinity.")
+    with np.errstate(over="ignore", under="ignore"):
+        x_var = block_sum(X, lambda Xb, wb: wb @ _squared_deviations(Xb, x_mean), w)
+    x_std = np.sqrt(np.maximum(x_var, 0.0))
+    wide = ~(x_var > MIN_PLAIN_VARIANCE) | ~np.isfinite(x_var)
+    if wide.any():
+        # squares that overflow (values beyond 1e154) or underflow (below
+        # 1e-154), and constant columns: the deviations scaled by their mean
+        # absolute value first, so that any finite column gets its standard
+        # deviation (zero for a constant one)
+        x_std[wide] = _scaled_std(X, w, np.flatnonzero(wide), x_mean[wide])
+    y = np.asarray(y, dtype=np.float64)
     y_mean = float(w @ y)
-    y_std = float(np.sqrt(max(float(w @ (y - y_mean) ** 2), 0.0)))
+    (y_std,) = _scaled_std(y[:, None], w, [0], np.array([y_mean]))
+    x_scale, constant = _safe_scale(x_mean, x_std)
     y_scale, y_constant = _safe_scale(np.float64(y_mean), np.float64(y_std))
     stats = Standardization(x_mean=x_mean, x_scale=x_scale, y_mean=y_mean,
                             y_scale=float(y_scale), whitening=None,
@@ -300,8 +334,12 @@ def to_input_coordinates(V, stats):
     P = input_weights(np.asarray(V, dtype=np.float64).T, stats).T
     if P.shape[1] == 0:
         return P, P.copy()
-    # equilibrate the columns before QR: scales may span many orders of magnitude
-    Q, _ = np.linalg.qr(P / np.linalg.norm(P, axis=0).clip(min=1e-300))
+    # equilibrate the columns before QR: scales may span many orders of
+    # magnitude (by the largest entry first, so that no square under- or
+    # overflows: X in units of 1e-170 gives entries of 1e170)
+    top = np.abs(P).max(axis=0)
+    E = P / np.where(top > 0, top, 1.0)
+    Q, _ = np.linalg.qr(E / np.linalg.norm(E, axis=0).clip(min=1e-300))
     return P, sign_flip(Q)
 
 

@@ -524,6 +524,22 @@ def test_constant_target_warns(data):
     np.testing.assert_allclose(model.predict(X), 3.0)
 
 
+@pytest.mark.parametrize("solver", ["layerwise", "sgd"])
+def test_stage2_of_alike_rows_predicts_its_mean_and_warns(solver):
+    # a categorical feature of 3 levels, y one value per level: the split
+    # keeps copies of a row together, so stage 2 may hold one distinct row;
+    # its outer layer then has nothing to fit (before: predictions 1e7 times
+    # y's range through a penalty scaled to rounding)
+    X = np.repeat([[0.0], [1.0], [2.0]], 200, axis=0)
+    y = np.repeat([0.0, 1.0, 4.0], 200)
+    for seed in range(3):
+        model = MultiIndexNetRegressor(solver=solver, random_state=seed)
+        with pytest.warns(SubspaceWarning, match="predicts a constant"):
+            model.fit(X, y)
+        pred = model.predict(X)
+        assert np.all((pred >= 0.0 - 1e-9) & (pred <= 4.0 + 1e-9))
+
+
 def test_pure_noise_warns():
     rng = np.random.RandomState(0)
     X, y = rng.standard_normal((400, 40)), rng.standard_normal(400)

@@ -272,6 +272,25 @@ def test_ridge_gcv_tridiagonal_reduction_equals_eigendecomposition(monkeypatch, 
         _ridge._TridiagonalSolve(G, np.ones((p, 1))).explained(np.array([1e-3]))
 
 
+@pytest.mark.parametrize("p", [5, 70])
+def test_ridge_of_features_constant_over_the_rows_is_the_intercept(p):
+    """Features that do not vary over the rows (one distinct row, weighted)
+    leave only the rounding of the centring in the centred Gram matrix: no
+    coefficient, the intercept the weighted mean of y (a penalty scaled to
+    that rounding gave coefficients of 1e5 and more)."""
+    from skmim._engine import _ridge
+
+    rng = np.random.RandomState(0)
+    n = 200
+    F = np.tile(np.abs(rng.standard_normal(p)) * 3.0 + 0.7, (n, 1))
+    y = rng.choice([0.0, 1.0, 4.0], n)
+    w = rng.uniform(0.5, 2.0, n)
+    B = np.c_[np.ones(n), F, y] * np.sqrt(w)[:, None]
+    res = _ridge.ridge_from_moments(torch.as_tensor(B.T @ B), p, w.sum())
+    assert np.all(res["coef"].numpy() == 0.0)
+    np.testing.assert_allclose(res["intercept"], np.average(y, weights=w), rtol=1e-12)
+
+
 def test_hermite_basis_orthonormal_and_gradients():
     basis = HermiteBasis(2, 3, CPU, F64)
     assert basis.size == len(multi_indices(2, 3)) == 10

@@ -119,6 +119,27 @@ def test_extreme_units_float32(data, solver, factor):
     assert model.score(X * factor, y * factor) > 0.5
 
 
+@pytest.mark.parametrize("name", ["refined", "layerwise", "spectral"])
+@pytest.mark.parametrize("x_factor, y_factor", [(1e160, 1.0), (1e-170, 1.0), (1e-300, 1e-150),
+                                                (1.0, 1e-170), (1e200, 1e200)])
+def test_units_across_the_float64_range(data, name, x_factor, y_factor):
+    # beyond 1e154 (or below 1e-154) a column's squares over- or underflow
+    # float64: the statistics and the equilibration of subspace_ scale them
+    # first, so the model is the same and no RuntimeWarning reaches the user
+    # (as long as the model's weights in these units, y's unit over x's, are
+    # themselves floats: not for x in 1e-300 and y in 1e300)
+    X, y, w = data
+    ref = reference(name, data)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        model = ESTIMATORS[name]().fit(X * x_factor, y * y_factor, sample_weight=w)
+        assert_close(model.projection_ * x_factor, ref.projection_, "projection_")
+        assert subspace_distance(model.subspace_, ref.subspace_) < 1e-8
+        assert_close(model.transform(X * x_factor), ref.transform(X), "transform")
+        if hasattr(model, "predict"):
+            assert_close(model.predict(X * x_factor) / y_factor, ref.predict(X), "predictions")
+
+
 def test_failed_fit_leaves_a_fresh_estimator_unfitted():
     model = MultiIndexNetRegressor(width=32, random_state=0)
     with pytest.raises(ValueError, match="too few samples"):

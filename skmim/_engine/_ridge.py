@@ -199,6 +199,12 @@ def moments_with_gram(samples, gram):
 TRIDIAGONAL_MIN_FEATURES = 48
 
 
+# The centred Gram matrix G of features that do not vary over the rows is
+# the rounding of ``sum w f f^T - sw m m^T``: its trace at most this fraction
+# of the uncentred one's (one distinct row: -1.5e-12 against 5.1e4)
+CONSTANT_FEATURES_RTOL = 1e-10
+
+
 class _NotPositiveDefinite(Exception):
     """``T + lam I`` is not positive definite (a penalty below rounding negative eigenvalues)."""
 
@@ -299,6 +305,13 @@ def ridge_from_moments(M, n_features, weight_sum, alpha=None, grid=ALPHA_GRID, n
     # total (over targets) centred sum of squares: GCV adds the targets' criteria
     yy = max(float(A[p + 1:, p + 1:].trace() - sw * (my @ my)), 0.0)
     G = 0.5 * (G + G.T)
+    if not np.trace(G) > CONSTANT_FEATURES_RTOL * np.trace(A[1:p + 1, 1:p + 1]):
+        # the features do not vary over these rows (all rows alike, as a
+        # stage-2 part of one distinct row): G and Fy are the rounding of the
+        # centring, and a penalty scaled to them gave coefficients of 1e5 or
+        # more, predictions 1e7 times y's range. No feature explains anything:
+        # the intercept alone
+        G, Fy = np.zeros_like(G), np.zeros_like(Fy)
     solve = (_TridiagonalSolve if p >= TRIDIAGONAL_MIN_FEATURES else _EigenSolve)(G, Fy)
     s = solve.s
     n_varying = p if n_varying is None else n_varying
