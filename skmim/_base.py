@@ -388,10 +388,10 @@ class BaseMultiIndex(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             c < 2 for name, c in counts.items() if name != "validation"
         )):
             got = ", ".join(f"{c} to {name}" for name, c in counts.items())
-            raise ValueError(
-                f"too few samples for {what}: n_samples={n} gives {got}; the training "
-                "parts need at least 2 samples and the validation part at least 1."
-            )
+            need = ("the training part needs at least 2 samples and the validation part at "
+                    "least 1" if "validation" in counts else "each part needs at least 2 "
+                    "samples")
+            raise ValueError(f"too few samples for {what}: n_samples={n} gives {got}; {need}.")
         k = self._check_n_components(d, counts[roles[0]] if state is None else math.inf)
         start = None
         if previous is not None and solver != "sgd":
@@ -445,7 +445,7 @@ class BaseMultiIndex(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         if state is None:
             # a block of a stream is no sample to judge the model on (it may
             # hold a few rows): the stream is judged on its first block only
-            self._warn_model(fit, n, parts["stage1"], parts["stage2"])
+            self._warn_model(fit, n, parts["stage1"], parts["stage2"], stats.y_constant)
         self._set_standardization(stats)
         self.projection_, self.subspace_ = to_input_coordinates(fit.subspace, stats)
         # what warm_start continues from: the refinement's subspace before it
@@ -673,7 +673,7 @@ class BaseMultiIndex(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         self.y_scale_ = stats.y_scale
         self.whitening_ = stats.whitening
 
-    def _warn_model(self, fit, n, stage1, stage2):
+    def _warn_model(self, fit, n, stage1, stage2, y_constant=False):
         """A :class:`SubspaceWarning` when the model returned predicts no better than the mean.
 
         Judged on held-out samples, by the paired z-score of :func:`paired_z`:
@@ -684,8 +684,9 @@ class BaseMultiIndex(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         held-out samples (the "layerwise" projector) the spectrum of stage 1
         against its noise edge.
         """
-        if fit.degenerate:
-            self._warn_constant()
+        if fit.degenerate or y_constant:
+            # (the "sgd" solver trains on a constant target without a degenerate stage 1)
+            self._warn_constant(y_constant)
         elif fit.heldout is not None:
             best, mean, z = fit.heldout
             if fit.refined is False and self.solver == "refined" and fit.loss != "linear":
@@ -745,14 +746,13 @@ class BaseMultiIndex(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             stacklevel=user_stacklevel(),
         )
 
-    def _warn_constant(self):
-        warnings.warn(
-            "y is constant (or constant after the stage-1 preprocessing): no "
-            "direction can be learned, subspace_ is the random initialization "
-            "and predictions are constant.",
-            SubspaceWarning,
-            stacklevel=user_stacklevel(),
-        )
+    def _warn_constant(self, y_constant):
+        what = ("y is constant: no direction can be learned, subspace_ is the random "
+                "initialization and predictions are constant." if y_constant else
+                "every stage-1 loss's scores are constant although y is not (y takes few "
+                "distinct values, and its median absolute deviation is zero): no direction "
+                "was learned, subspace_ is the random initialization.")
+        warnings.warn(what, SubspaceWarning, stacklevel=user_stacklevel())
 
     def _warn_noise_edge(self, n_stage1):
         warnings.warn(

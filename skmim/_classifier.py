@@ -102,7 +102,12 @@ class MultiIndexNetClassifier(ClassifierMixin, BaseMultiIndex):
         warm-starting the next) and stopped at the first value without a
         better held-out loss; the strongest penalty within one standard error
         of the best is kept (the one-standard-error rule: on small tables the
-        weakest penalties give overconfident probabilities).
+        weakest penalties give overconfident probabilities). A penalty at
+        which L-BFGS does not converge ends the path, and where the final fit
+        on all samples does not converge at the kept penalty, the next
+        stronger one of the path at which it does is used (separable classes
+        drive the weights up without bound as the penalty falls); only when
+        none does is a ``ConvergenceWarning`` raised.
     class_weight : dict, "balanced" or None, default=None
         Weights of the classes, multiplied into ``sample_weight``
         (``"balanced"``: ``n_samples / (n_classes * counts)``, as in
@@ -361,7 +366,7 @@ class MultiIndexNetClassifier(ClassifierMixin, BaseMultiIndex):
             patience=self.n_iter_no_change, n_init=self.n_init, width=self.width,
             bias_scale=1.0, activation=self.activation, alpha=self.alpha)
 
-    def _warn_model(self, fit, n, stage1, stage2):
+    def _warn_model(self, fit, n, stage1, stage2, y_constant=False):
         best, prior, z = fit.heldout
         if not z < -CONFIRM_Z:
             warnings.warn(

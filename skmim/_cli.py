@@ -87,6 +87,27 @@ def _demo(args):
     return 0
 
 
+def _count(minimum):
+    """An argparse type: an integer of at least ``minimum``."""
+    def parse(text):
+        value = int(text)
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}, got {text}")
+        return value
+    parse.__name__ = "integer"  # argparse names the type in its errors
+    return parse
+
+
+def _nonnegative(text):
+    value = float(text)
+    if not (np.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
+    return value
+
+
+_nonnegative.__name__ = "number"
+
+
 def main(argv=None):
     from ._version import __version__
 
@@ -100,21 +121,21 @@ def main(argv=None):
                     "one), a spectral baseline and scikit-learn's MLPRegressor on synthetic "
                     "data y = g(U^T x) + noise, x ~ N(0, I), and print a table of subspace "
                     "distance (0 = exact, 1 = orthogonal), test R^2 and fit time.")
-    demo.add_argument("--n-features", type=int, default=256, help="input dimension d")
-    demo.add_argument("--n-samples", type=int, default=None,
+    demo.add_argument("--n-features", type=_count(1), default=256, help="input dimension d")
+    demo.add_argument("--n-samples", type=_count(2), default=None,
                       help="training samples (default: 16 * n_features)%(default).0s")
-    demo.add_argument("--n-test", type=int, default=10000, help="test samples")
+    demo.add_argument("--n-test", type=_count(1), default=10000, help="test samples")
     demo.add_argument("--link", default="h2+h2", choices=link_names(), metavar="LINK",
                       help="link g from skmim.link_names(): " + ", ".join(link_names()))
-    demo.add_argument("--noise", type=float, default=0.1,
+    demo.add_argument("--noise", type=_nonnegative, default=0.1,
                       help="standard deviation of the Gaussian label noise")
     demo.add_argument("--device", default="auto",
                       help="torch device: auto (CUDA, then MPS, then CPU), cpu, cuda or mps")
     demo.add_argument("--seed", type=int, default=0, help="seed of the data and the models")
-    demo.add_argument("--threads", type=int, default=1,
+    demo.add_argument("--threads", type=_count(0), default=1,
                       help="torch CPU threads (0: torch's default). One thread is the "
                            "fastest on a loaded machine: torch's default spins idle threads")
-    demo.add_argument("--verbose", type=int, default=0,
+    demo.add_argument("--verbose", type=int, default=0, choices=(0, 1, 2),
                       help="0: a progress bar and the table; 1: a progress bar per phase of "
                            "each fit; 2: every training step")
     demo.add_argument("--quiet", action="store_true", help="no progress bar, only the table")

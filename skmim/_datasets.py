@@ -8,6 +8,11 @@ from sklearn.utils import check_random_state
 from ._links import LINKS
 
 
+def _real(value):
+    """Whether ``value`` is a real number (not a bool, None or a string)."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
 class GaussianMultiIndex:
     """Gaussian multi-index model ``y = g(U^T x) + noise`` with ``x ~ N(0, I_d)``.
 
@@ -103,13 +108,13 @@ class GaussianMultiIndex:
             raise ValueError(f"link must be a name or a callable, got {type(link).__name__}.")
         if r > n_features:
             raise ValueError(f"n_directions={r} exceeds n_features={n_features}.")
-        if not np.isfinite(noise) or noise < 0:
+        if not _real(noise) or not np.isfinite(noise) or noise < 0:
             raise ValueError(f"noise must be a finite non-negative number, got {noise!r}.")
         if labels not in (None, "sign", "argmax"):
             raise ValueError(f"labels must be None, 'sign' or 'argmax', got {labels!r}.")
-        if not np.isfinite(threshold):
+        if not _real(threshold) or not np.isfinite(threshold):
             raise ValueError(f"threshold must be finite, got {threshold!r}.")
-        if not (np.isfinite(label_noise) and 0 <= label_noise < 1):
+        if not (_real(label_noise) and np.isfinite(label_noise) and 0 <= label_noise < 1):
             raise ValueError(f"label_noise must be in [0, 1), got {label_noise!r}.")
         if label_noise > 0 and labels is None:
             raise ValueError("label_noise needs a classification mode: labels='sign' or "

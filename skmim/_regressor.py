@@ -145,7 +145,10 @@ class MultiIndexNetRegressor(RegressorMixin, BaseMultiIndex):
         loss, on a par with Huber (0.43 / 0.42 / 0.38;
         ``benchmarks/sweeps/real_table_checks.py``). ``"auto"``: with the default
         ``solver="refined"``, stage 1 and the refinement run from each loss and
-        the smallest held-out loss wins. A fourth start joins them when it
+        the smallest held-out loss wins (``solver="sgd"`` trains on the
+        squared loss whatever this is: its first layer learns by online SGD
+        on the network's output, not from a label preprocessing). A fourth
+        start joins them when it
         shows signal: sliced inverse regression (Li, 1991; the top
         eigenvectors of ``sum_h p_h m_h m_h^T``, ``m_h`` the mean of ``x``
         over slice ``h`` of sorted ``y``, with 20 samples per slice and at
@@ -236,8 +239,10 @@ class MultiIndexNetRegressor(RegressorMixin, BaseMultiIndex):
         ``solver="layerwise"`` and ``"sgd"``: fraction of the samples used to
         train the first layer; the rest fit stage 2. (The refined and grassmann
         solvers split by ``validation_fraction`` instead.) Every split is a
-        seeded hash of each row, so repeated rows and integer weights give the
-        same model.
+        seeded hash of each row, so repeated rows stay on one side and a row
+        of integer weight ``k`` lands where its ``k`` copies would: the split
+        is the same, the model need not be (see ``sample_weight`` in
+        :meth:`fit`).
     stage2_directions : {"neurons", "subspace"}, default="neurons"
         ``solver="layerwise"``: directions of the stage-2 features: the stage-1
         neurons themselves (the paper) or the neurons projected on

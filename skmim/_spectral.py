@@ -140,7 +140,7 @@ class SpectralProjector(BaseMultiIndex):
                 best = (score, loss, res)
         _, loss, (basis, kk, vals, level, degenerate) = best
         if degenerate:
-            self._warn_constant()
+            self._warn_constant(stats.y_constant)
         elif count_above_noise(vals, level) == 0:
             self._warn_noise_edge(n)
         self._set_standardization(stats)

@@ -540,6 +540,26 @@ def test_stage2_of_alike_rows_predicts_its_mean_and_warns(solver):
         assert np.all((pred >= 0.0 - 1e-9) & (pred <= 4.0 + 1e-9))
 
 
+def test_constant_scores_warn_for_what_they_are():
+    # y of two values, each on half the rows: the losses' scores are constant
+    # (zero median absolute deviation) though y is not, and the predictions
+    # are not constant; the sgd projector on a constant y warns too
+    X = np.r_[np.zeros((500, 2)), np.ones((500, 2))]
+    with pytest.warns(SubspaceWarning, match="scores are constant although y is not"):
+        model = MultiIndexNetRegressor(random_state=0).fit(X, 3.0 * X[:, 0])
+    np.testing.assert_allclose(model.predict([[0.0, 0.0], [1.0, 1.0]]), [0.0, 3.0], atol=1e-6)
+    rng = np.random.RandomState(0)
+    with pytest.warns(SubspaceWarning, match="y is constant"):
+        MultiIndexProjector(solver="sgd", random_state=0).fit(rng.randn(200, 4),
+                                                              np.full(200, 2.5))
+
+
+def test_too_few_samples_for_the_two_stages_names_them():
+    rng = np.random.RandomState(0)
+    with pytest.raises(ValueError, match="stage 1; each part needs at least 2 samples"):
+        MultiIndexNetRegressor(solver="layerwise").fit(rng.randn(3, 2), rng.randn(3))
+
+
 def test_pure_noise_warns():
     rng = np.random.RandomState(0)
     X, y = rng.standard_normal((400, 40)), rng.standard_normal(400)

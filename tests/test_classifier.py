@@ -187,3 +187,19 @@ def test_digits_heavy_tailed_pixels():
     clf = MultiIndexNetClassifier(random_state=2).fit(X_train, y_train)
     assert clf.n_components_ >= 4
     assert clf.score(X_test, y_test) > 0.9
+
+
+def test_separable_classes_fit_without_a_convergence_warning():
+    # the automatic penalty falls as far as the held-out log loss keeps falling;
+    # where the final fit does not converge there, a stronger one of the path
+    # is taken (before: alpha_ 3.6e-7 and a ConvergenceWarning on this problem)
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+
+    X = np.random.RandomState(0).randn(300, 5)
+    y = (X[:, 0] > 0).astype(int)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        model = MultiIndexNetClassifier(random_state=0).fit(X, y)
+    assert model.score(X, y) > 0.98

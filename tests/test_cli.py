@@ -37,3 +37,17 @@ def test_small_demo_prints_device_threads_and_the_table(capsys):
     assert len([line for line in table.splitlines() if " s" in line or line.endswith("s")]) >= 4
     assert "skmim MultiIndexNetRegressor (refined)" in table
     assert out.err == ""  # --quiet: no bar
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--n-features", "0"], "--n-features: must be an integer >= 1"),
+    (["--n-samples", "1"], "--n-samples: must be an integer >= 2"),
+    (["--noise", "-1"], "--noise: must be a finite number >= 0"),
+    (["--threads", "-2"], "--threads: must be an integer >= 0"),
+    (["--verbose", "3"], "--verbose: invalid choice"),
+])
+def test_demo_rejects_invalid_options_with_a_usage_error(capsys, args, message):
+    with pytest.raises(SystemExit) as exc:
+        main(["demo"] + args)
+    assert exc.value.code == 2  # argparse's usage error, not a traceback
+    assert message in capsys.readouterr().err

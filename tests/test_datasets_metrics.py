@@ -41,6 +41,11 @@ def test_callable_link_and_strengths():
         GaussianMultiIndex(10, lambda Z: Z[:, 0])
     with pytest.raises(ValueError, match="strengths"):
         GaussianMultiIndex(10, "h2+h2", strengths=[1.0, -1.0])
+    for bad in (None, "0.1", True):  # not numbers: a ValueError naming the parameter
+        with pytest.raises(ValueError, match="noise must be"):
+            GaussianMultiIndex(10, "h2+h2", noise=bad)
+        with pytest.raises(ValueError, match="threshold must be"):
+            GaussianMultiIndex(10, "h2+h2", labels="sign", threshold=bad)
 
 
 def test_subspace_distance_and_angles():
