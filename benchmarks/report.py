@@ -173,8 +173,13 @@ def _env_section(metas):
         e = meta["env"]
         load = meta.get("load_average")
         rows.append([mode, f"`{e['command']}`", e["date_utc"], f"{meta['seconds']:.0f} s",
-                     f"git {e['git']}", load or "n/a"])
-    lines.append(_table(["mode", "command", "date (UTC)", "wall time", "code", "load avg before/after"], rows))
+                     f"git {e['git']}", e["cpu_model"], load or "n/a"])
+    lines.append(_table(["mode", "command", "date (UTC)", "wall time", "code", "CPU",
+                         "load avg before/after"], rows))
+    if len({m["env"]["cpu_model"] for m in metas.values() if m}) > 1:
+        lines += ["", "The runs were made on different machines (the CPU column; the table "
+                  "above is the first run's): compare times and memory within a run's "
+                  "sections, not across them."]
     lines += [
         "",
         "Threads: every fit runs on **one thread** (`torch.set_num_threads(1)` and "
