@@ -249,9 +249,16 @@ class BaseMultiIndex(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
                 f"X has shape {X.shape}, but {type(self).__name__} is expecting "
                 f"{self.n_features_in_} features as input.")
         X = one_column_chunk(X)
+        empty = (0,) if n_columns is None else (0, n_columns)
+
+        def on_chunk(block):
+            # a chunk of no rows (boolean filtering makes them) has no rows to
+            # validate: its empty result (validate_data wants one row at least)
+            return np.empty(empty, dtype=dtype) if block.shape[0] == 0 else method(block)
+
         if n_columns is None:
-            return X.map_blocks(method, drop_axis=1, dtype=dtype)
-        return X.map_blocks(method, chunks=(X.chunks[0], (n_columns,)), dtype=dtype)
+            return X.map_blocks(on_chunk, drop_axis=1, dtype=dtype)
+        return X.map_blocks(on_chunk, chunks=(X.chunks[0], (n_columns,)), dtype=dtype)
 
     @staticmethod
     def _on_host(*arrays):
@@ -464,6 +471,9 @@ class BaseMultiIndex(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         # coordinates), which partial_fit adds the next block to; "sgd" only
         self._outer_stream = fit.outer_stream
         self._stream_moments = moments
+        # the first layer's biases, which a continued SGD pass starts from (the
+        # regressor's hidden_biases_; the projector keeps no outer layer)
+        self._sgd_biases = fit.biases if solver == "sgd" else None
         if solver == "sgd":
             self.n_iter_ = int(fit.history["step"][-1]) if fit.history["step"] else 0
         elif start is not None:
@@ -553,8 +563,9 @@ class BaseMultiIndex(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
 
     def _sgd_state(self):
         """What a continued SGD pass starts from: first layer, biases, records, outer moments."""
-        return (self.stage1_weights_, self.hidden_biases_, self.history_,
-                getattr(self, "_outer_stream", None))
+        biases = getattr(self, "_sgd_biases", None)
+        return (self.stage1_weights_, self.hidden_biases_ if biases is None else biases,
+                self.history_, getattr(self, "_outer_stream", None))
 
     def _device_for(self, X):
         """The engine's device and dtype; for a dask ``X`` the CPU (where the chunks are).
@@ -635,11 +646,12 @@ class BaseMultiIndex(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
                 f"{self.subspace_.shape[0]} features, but X has {n_features} features: set "
                 "warm_start=False to fit a new model.")
         if self.solver == "sgd":
-            if "step" not in self.history_ or not hasattr(self, "hidden_biases_"):
+            if "step" not in self.history_ or (getattr(self, "_sgd_biases", None) is None
+                                               and not hasattr(self, "hidden_biases_")):
                 raise ValueError(
                     "warm_start=True with solver='sgd' continues an online SGD pass, but "
-                    "this model was not fitted by the 'sgd' solver of MultiIndexNetRegressor: "
-                    "set warm_start=False to fit a new model.")
+                    "this model was not fitted by the 'sgd' solver: set warm_start=False to "
+                    "fit a new model.")
         elif self.n_components != "auto" and int(self.n_components) != self.n_components_:
             raise ValueError(
                 f"warm_start=True continues the refinement of the previous "

@@ -112,7 +112,8 @@ class MultiIndexProjector(BaseMultiIndex):
     random_state : int, RandomState instance or None, default=None
         Seeds the initialization.
     verbose : int, default=0
-        Progress output when positive.
+        1: a progress bar per phase; 2: also every record (see
+        :class:`MultiIndexNetRegressor`).
 
     Attributes
     ----------

@@ -388,7 +388,9 @@ class MultiIndexNetRegressor(RegressorMixin, BaseMultiIndex):
         Seeds the split, the initialization and the stage-2 biases. The same
         seed, data and device give the same model.
     verbose : int, default=0
-        Print one progress line per training step when positive.
+        1: a progress bar per phase (tqdm, on stderr); 2: also one line per
+        training step (the logger ``"skmim"`` receives the records at any
+        level, for handlers of the user's choice).
 
     Attributes
     ----------
@@ -475,7 +477,9 @@ class MultiIndexNetRegressor(RegressorMixin, BaseMultiIndex):
         and ``subspace_change`` (empty lists when no stage 1 ran: the
         "grassmann" solver, or ``loss_`` ``"sliced"`` or ``"learned"``).
     loss_curve_ : list of float
-        Training loss per step, as in MLPRegressor: the refinement's training
+        Training loss per step (with ``warm_start``, a continued refinement's
+        holds the continued run only, where MLPRegressor's appends; ``n_iter_``
+        adds up): the refinement's training
         loss ("refined", "grassmann"; the steps on the training part, not
         those continued on all samples, which ``n_iter_`` also counts), the
         stage-1 objective ("layerwise") or the running mini-batch loss at
@@ -702,8 +706,9 @@ class MultiIndexNetRegressor(RegressorMixin, BaseMultiIndex):
         self : MultiIndexNetRegressor
         """
         first = not hasattr(self, "stage1_weights_")
+        # every call (as scikit-learn's partial_fit): set_params between blocks
+        self._validate_params()
         if first:
-            self._validate_params()
             self._check_streamable()
         else:
             check_is_fitted(self)
@@ -713,6 +718,11 @@ class MultiIndexNetRegressor(RegressorMixin, BaseMultiIndex):
                     "another solver: call fit with solver='sgd' first, or partial_fit on a "
                     "fresh estimator (sklearn.base.clone)."
                 )
+            if self.stage1_weights_.shape[0] != self.width:
+                raise ValueError(
+                    f"partial_fit continues an online SGD pass of a network of width "
+                    f"{self.stage1_weights_.shape[0]}, but width={self.width}: set it back, or "
+                    "start a new stream on a fresh estimator (sklearn.base.clone).")
         X, y, sw = self._validate_fit_input(X, y, sample_weight, reset=first)
         state = None if first else self._sgd_state()
         fit, counts = self._fit_engine(X, y, sw, outer=True, state=state)

@@ -708,6 +708,11 @@ def test_torch_tensors_in_fit_predict_transform(data):
     bad[0, 0] = float("nan")
     with pytest.raises(ValueError, match="NaN"):
         model.predict(bad)
+    # bfloat16, which NumPy lacks, is read as float32 where the host needs it
+    Xb, yb = Xt.detach().bfloat16(), torch.tensor(y).bfloat16()
+    half = small(n_components=2).fit(Xb, yb)
+    assert half.predict(Xb).dtype == torch.bfloat16
+    assert half.score(X, y) > 0.5
 
 
 def test_n_threads_sets_torch_threads_during_fit_and_restores(data, monkeypatch):

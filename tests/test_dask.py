@@ -154,6 +154,21 @@ def test_clear_errors(data):
     assert not hasattr(MultiIndexNetRegressor(), "n_features_in_")
 
 
+def test_outputs_on_chunks_of_no_rows(data):
+    # boolean filtering leaves chunks of no rows: their outputs are empty
+    # (before: validate_data's "0 sample(s)" error at compute time)
+    X, y = data
+    Xd = da.from_array(X, chunks=300)
+    keep = X[:, 0] > 1.8
+    Xf = Xd[Xd[:, 0] > 1.8]
+    model = MultiIndexNetRegressor(solver="layerwise", random_state=0).fit(X, y)
+    np.testing.assert_allclose(model.predict(Xf).compute(), model.predict(X[keep]), rtol=1e-12)
+    assert model.transform(Xf).compute().shape == (keep.sum(), model.n_components_)
+    clf = MultiIndexNetClassifier(random_state=0).fit(X, y > 0)
+    np.testing.assert_array_equal(clf.predict(Xf).compute(), clf.predict(X[keep]))
+    assert clf.predict_proba(Xf).compute().shape == (keep.sum(), 2)
+
+
 def test_failed_dask_fit_leaves_nothing(data):
     X, y = data
     model = MultiIndexNetRegressor(solver="sgd")

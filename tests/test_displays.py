@@ -18,6 +18,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import skmim.inspection  # noqa: E402
 from skmim import (  # noqa: E402
     GaussianMultiIndex,
+    MultiIndexNetClassifier,
     MultiIndexNetRegressor,
     MultiIndexProjector,
     SpectralProjector,
@@ -148,6 +149,31 @@ def test_spectrum_errors(fitted):
     fig, axes = plt.subplots(1, 2)
     with pytest.raises(ValueError, match="no dimension scores"):
         SpectrumDisplay.from_estimator(fitted["refined"], ax=axes)
+    with pytest.raises(ValueError, match="plot_scores=False"):
+        SpectrumDisplay.from_estimator(fitted["auto"], ax=axes, plot_scores=False)
+    fig, three = plt.subplots(1, 3)
+    with pytest.raises(ValueError, match="one Axes or a sequence of two"):
+        SpectrumDisplay.from_estimator(fitted["auto"], ax=three)
+
+
+def test_displays_of_a_binary_classifier(data):
+    # y drawn as the indicator of classes_[1] and the link as its probability;
+    # the axes say what the classifier's scores are
+    X, y = data
+    labels = np.array(["lo", "hi"])[(y > np.median(y)).astype(int)]
+    clf = MultiIndexNetClassifier(width=WIDTH, random_state=0).fit(X, labels)
+    disp = SummaryPlotDisplay.from_estimator(clf, X, labels)
+    np.testing.assert_array_equal(disp.y, (labels == clf.classes_[1])[disp.sample_indices])
+    np.testing.assert_allclose(disp.link, clf.predict_proba(disp.grid_points)[:, 1])
+    spectrum = SpectrumDisplay.from_estimator(clf)
+    if spectrum.scores_ax_ is not None:
+        assert spectrum.scores_ax_.get_ylabel() == "held-out Brier score"
+    curves = TrainingCurveDisplay.from_estimator(clf, which="refinement")
+    assert "Brier" in curves.refine_ax_.get_ylabel()
+    three = MultiIndexNetClassifier(width=WIDTH, random_state=0).fit(
+        X, np.digitize(y, np.quantile(y, [1 / 3, 2 / 3])))
+    with pytest.raises(ValueError, match="3 classes"):
+        SummaryPlotDisplay.from_estimator(three, X, y)
 
 
 # ----------------------------------------------------------------------------- summary plot
@@ -286,6 +312,16 @@ def test_training_curves_errors(fitted):
         TrainingCurveDisplay({"loss": []}, None).plot()
     with pytest.raises(ValueError, match="which"):
         TrainingCurveDisplay.from_estimator(fitted["refined"], which="both")
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    pipe = make_pipeline(StandardScaler(), SpectralProjector(n_components=2)).fit(*_data_xy())
+    with pytest.raises(ValueError, match="Pipeline has no history_"):
+        TrainingCurveDisplay.from_estimator(pipe)
+
+
+def _data_xy():
+    return GaussianMultiIndex(D, "h2+h2", noise=0.1, random_state=0).sample(300, random_state=1)
 
 
 # ----------------------------------------------------------------------------- alignment

@@ -275,3 +275,37 @@ def test_whiten_cannot_change_within_a_stream(h2h2):
     with pytest.raises(ValueError, match="whiten"):
         model.set_params(whiten="ledoit_wolf").partial_fit(X[300:600], y[300:600])
     np.testing.assert_array_equal(model.x_mean_, before)
+
+
+def test_parameters_are_validated_on_every_block(h2h2):
+    # as scikit-learn's partial_fit: a parameter set between blocks is checked
+    # (before: a negative learning rate accepted, a batch size of 0 a
+    # ZeroDivisionError, a new width a raw torch error)
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    X, y, _, _ = h2h2
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = _sgd(n_components=2).partial_fit(X[:300], y[:300])
+    before = model.stage1_weights_.copy()
+    for params in ({"sgd_learning_rate": -1.0}, {"sgd_batch_size": 0},
+                   {"stage1_fraction": 1.5}):
+        with pytest.raises(InvalidParameterError):
+            model.set_params(**params).partial_fit(X[300:600], y[300:600])
+        model.set_params(**{key: _sgd().get_params()[key] for key in params})
+    with pytest.raises(ValueError, match="width"):
+        model.set_params(width=2 * model.width).partial_fit(X[300:600], y[300:600])
+    np.testing.assert_array_equal(model.stage1_weights_, before)
+
+
+def test_projector_warm_start_continues_the_sgd_pass(h2h2):
+    from skmim import MultiIndexProjector
+
+    X, y, _, _ = h2h2
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        projector = MultiIndexProjector(solver="sgd", n_components=2, warm_start=True,
+                                        random_state=0).fit(X[:300], y[:300])
+        steps = projector.n_iter_
+        projector.fit(X[300:600], y[300:600])
+    assert projector.n_iter_ == 2 * steps

@@ -6,6 +6,8 @@ fitted model where the tensor lives (:func:`project`, :func:`network`), in
 its floating dtype, and return a tensor there: no host round trip.
 """
 
+import functools
+
 import numpy as np
 import torch
 
@@ -15,8 +17,22 @@ from ._network import ACTIVATIONS
 def to_numpy(a):
     """A tensor as a NumPy array (detached, on the host); anything else unchanged."""
     if isinstance(a, torch.Tensor):
-        return a.detach().cpu().numpy()
+        a = a.detach().cpu()
+        if a.is_floating_point() and not _numpy_has(a.dtype):
+            # NumPy has no bfloat16 (nor torch's float8 types): the values as float32
+            a = a.float()
+        return a.numpy()
     return a
+
+
+@functools.lru_cache(maxsize=None)
+def _numpy_has(dtype):
+    """Whether NumPy has torch's ``dtype``."""
+    try:
+        torch.empty(0, dtype=dtype).numpy()
+    except TypeError:
+        return False
+    return True
 
 
 def _checked(X, n_features, name):

@@ -87,6 +87,9 @@ class SpectrumDisplay:
         Held-out loss per candidate dimension (``dimension_scores_``).
     value_label : str or None, default=None
         Label of the values' axis; None is ``"|Ritz value|"``.
+    scores_label : str or None, default=None
+        Label of the dimension scores' axis; None is ``"held-out Huber loss"``
+        (a classifier's ``from_estimator``: ``"held-out Brier score"``).
     estimator_name : str or None, default=None
         Name of the estimator, used in the title.
 
@@ -107,8 +110,8 @@ class SpectrumDisplay:
         Number of directions kept.
     dimension_scores : dict or None
         Held-out loss per candidate dimension.
-    value_label : str
-        Label of the values' axis.
+    value_label, scores_label : str
+        Labels of the values' and the dimension scores' axes.
     estimator_name : str or None
         Name of the estimator.
     ax_ : matplotlib Axes
@@ -153,7 +156,7 @@ class SpectrumDisplay:
     """
 
     def __init__(self, spectrum, noise_level, n_components, *, dimension_scores=None,
-                 value_label=None, estimator_name=None):
+                 value_label=None, scores_label=None, estimator_name=None):
         self.spectrum = np.asarray(spectrum, dtype=float).ravel()
         self.magnitudes = np.abs(self.spectrum)
         self.ranks = np.arange(1, self.spectrum.size + 1)
@@ -164,6 +167,7 @@ class SpectrumDisplay:
         self.n_components = int(n_components)
         self.dimension_scores = None if dimension_scores is None else dict(dimension_scores)
         self.value_label = "|Ritz value|" if value_label is None else value_label
+        self.scores_label = "held-out Huber loss" if scores_label is None else scores_label
         self.estimator_name = estimator_name
 
     @classmethod
@@ -237,7 +241,9 @@ class SpectrumDisplay:
             label = "|Ritz value|"
         disp = cls(spectrum, noise_level, estimator.n_components_,
                    dimension_scores=getattr(estimator, "dimension_scores_", None),
-                   value_label=label, estimator_name=name)
+                   value_label=label, estimator_name=name,
+                   scores_label=("held-out Brier score" if hasattr(estimator, "classes_")
+                                 else None))
         return disp.plot(ax=ax, log_scale=log_scale, plot_scores=plot_scores, **kwargs)
 
     def plot(self, ax=None, *, log_scale=True, plot_scores=True, **kwargs):
@@ -268,8 +274,11 @@ class SpectrumDisplay:
         else:
             n_panels = len(np.ravel(np.asarray(ax, dtype=object))) if isinstance(
                 ax, (list, tuple, np.ndarray)) else 1
-            if n_panels == 2 and self.dimension_scores is None:
-                raise ValueError("two Axes given, but there are no dimension scores to draw.")
+            if n_panels not in (1, 2):
+                raise ValueError(f"ax must be one Axes or a sequence of two, got {n_panels}.")
+            if n_panels == 2 and not has_scores:
+                raise ValueError("two Axes given, but there are no dimension scores to draw"
+                                 + (" (plot_scores=False)." if plot_scores is False else "."))
         fig, axes = _axes(ax, n_panels, (5.2 * n_panels, 3.8))
         ax0 = axes[0]
         k = self.n_components
@@ -307,7 +316,7 @@ class SpectrumDisplay:
             ax1.set_xticks(dims)
             if np.all(scores > 0):
                 ax1.set_yscale("log")
-            ax1.set(xlabel="candidate dimension", ylabel="held-out Huber loss",
+            ax1.set(xlabel="candidate dimension", ylabel=self.scores_label,
                     title="dimension search")
             self.scores_ax_ = ax1
         self.ax_ = ax0
@@ -446,7 +455,10 @@ class SummaryPlotDisplay:
         """Draw the sufficient summary plot of a fitted skmim estimator on ``(X, y)``.
 
         The projections are ``estimator.transform(X)``; the link is drawn
-        for estimators with ``predict`` (:class:`~skmim.MultiIndexNetRegressor`),
+        for estimators with ``predict`` (:class:`~skmim.MultiIndexNetRegressor`;
+        a :class:`~skmim.MultiIndexNetClassifier` of two classes: ``y`` drawn
+        as the indicator of ``classes_[1]`` and the link as its probability,
+        ``predict_proba(x)[:, 1]``),
         from ``estimator.predict`` at ``x = x_mean_ + t * pinv(projection_)[0]``
         (two directions: ``+ t1 * pinv(projection_)[0] + t2 * pinv(projection_)[1]``)
         for ``t`` on a grid from the smallest to the largest projection of
@@ -505,8 +517,16 @@ class SummaryPlotDisplay:
             grid_resolution)
         if resolution < 2:
             raise ValueError(f"grid_resolution must be at least 2, got {grid_resolution!r}.")
+        classes = getattr(estimator, "classes_", None)
+        if classes is not None and len(classes) != 2:
+            raise ValueError(
+                f"{name} has {len(classes)} classes: the summary plot draws one link, the "
+                "probability of classes_[1], so it takes a classifier of two classes.")
         Z = np.asarray(estimator.transform(X), dtype=float)[:, :n_directions]
-        y = np.asarray(y, dtype=float).ravel()
+        if classes is not None:
+            y = (np.asarray(y).ravel() == classes[1]).astype(float)
+        else:
+            y = np.asarray(y, dtype=float).ravel()
         if y.shape[0] != Z.shape[0]:
             raise ValueError(f"X has {Z.shape[0]} samples but y has {y.shape[0]}.")
         n = Z.shape[0]
@@ -588,7 +608,12 @@ class SummaryPlotDisplay:
 
 
 def _predict(estimator, points):
-    """``estimator.predict(points)``, in a DataFrame when the estimator saw column names."""
+    """The link at ``points``: ``estimator.predict`` (a classifier: the probability of ``classes_[1]``).
+
+    In a DataFrame when the estimator saw column names.
+    """
+    method = (estimator.predict if not hasattr(estimator, "classes_")
+              else lambda P: estimator.predict_proba(P)[:, 1])
     names = getattr(estimator, "feature_names_in_", None)
     if names is not None:
         try:
@@ -596,10 +621,10 @@ def _predict(estimator, points):
         except ImportError:  # pragma: no cover - names come from a DataFrame
             pd = None
         if pd is not None:
-            return np.asarray(estimator.predict(pd.DataFrame(points, columns=names)), dtype=float)
+            return np.asarray(method(pd.DataFrame(points, columns=names)), dtype=float)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="X does not have valid feature names")
-        return np.asarray(estimator.predict(points), dtype=float)
+        return np.asarray(method(points), dtype=float)
 
 
 # ----------------------------------------------------------------------------- training curves
@@ -638,6 +663,9 @@ class TrainingCurveDisplay:
         Stage-1 records (``history_``).
     refine_history : dict of lists or None, default=None
         Refinement records (``refine_history_``).
+    loss_label : str or None, default=None
+        Label of the refinement's axis; None is ``"loss (standardized y)"``
+        (a classifier's ``from_estimator``: its log loss and half Brier score).
     estimator_name : str or None, default=None
         Name of the estimator, used in the titles.
 
@@ -695,8 +723,9 @@ class TrainingCurveDisplay:
     >>> plt.close(disp.figure_)
     """
 
-    def __init__(self, history, refine_history=None, *, estimator_name=None):
+    def __init__(self, history, refine_history=None, *, loss_label=None, estimator_name=None):
         self.history = history
+        self.loss_label = "loss (standardized y)" if loss_label is None else loss_label
         self.refine_history = refine_history
         self.stage1_curves = _scalar_records(history, skip=("step",))
         self.stage1_steps = None
@@ -741,8 +770,15 @@ class TrainingCurveDisplay:
             refinement), or not for ``which``.
         """
         check_is_fitted(estimator)
+        name = _name(estimator)
+        if not (hasattr(estimator, "history_") or hasattr(estimator, "refine_history_")):
+            raise ValueError(
+                f"{name} has no history_ or refine_history_: pass a fitted skmim estimator "
+                "(for a Pipeline, its last step).")
         disp = cls(getattr(estimator, "history_", None),
-                   getattr(estimator, "refine_history_", None), estimator_name=_name(estimator))
+                   getattr(estimator, "refine_history_", None), estimator_name=name,
+                   loss_label=("train: log loss, val: half Brier score"
+                               if hasattr(estimator, "classes_") else None))
         return disp.plot(ax=ax, which=which, **kwargs)
 
     def plot(self, ax=None, *, which="auto", **kwargs):
@@ -798,7 +834,7 @@ class TrainingCurveDisplay:
                                                    label=f"best held-out step ({self.best_step})")
                 if all(np.all(v > 0) for v in self.refine_curves.values()):
                     axis.set_yscale("log")
-                axis.set(xlabel="refinement step", ylabel="loss (standardized y)",
+                axis.set(xlabel="refinement step", ylabel=self.loss_label,
                          title=prefix + "refinement")
                 self.refine_ax_ = axis
             axis.legend(fontsize="small")
