@@ -333,8 +333,9 @@ class BaseMultiIndex(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         if lazy and solver == "sgd":
             raise ValueError(
                 "solver='sgd' streams mini-batches through one network in order, which a "
-                "blockwise pass over a dask array cannot do: use another solver, or feed "
-                "the blocks to partial_fit (dask_ml.wrappers.Incremental).")
+                "blockwise pass over a dask array cannot do: use another solver, or give "
+                "partial_fit the blocks as NumPy arrays, one call per block (dask-ml's "
+                "dask_ml.wrappers.Incremental does this for a dask array).")
         device, dtype = self._device_for(X)
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         previous = self._warm_previous(d) if state is None else None

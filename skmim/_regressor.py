@@ -507,7 +507,8 @@ class MultiIndexNetRegressor(RegressorMixin, BaseMultiIndex):
         ``V_{t-1}^T V_t``) and ``link_alpha`` (None without a kept
         refinement).
     split_sizes_ : dict
-        Number of samples in each part of the split.
+        Number of samples in each part of the split (after ``partial_fit``:
+        summed over the blocks of the stream).
     x_mean_ : ndarray of shape (n_features,)
         Weighted mean of ``X``, removed before projecting.
     x_scale_ : ndarray of shape (n_features,)
@@ -726,6 +727,10 @@ class MultiIndexNetRegressor(RegressorMixin, BaseMultiIndex):
         X, y, sw = self._validate_fit_input(X, y, sample_weight, reset=first)
         state = None if first else self._sgd_state()
         fit, counts = self._fit_engine(X, y, sw, outer=True, state=state)
+        if not first:
+            # the parts of every block so far, as n_iter_ counts every step
+            counts = {part: count + self.split_sizes_.get(part, 0)
+                      for part, count in counts.items()}
         self._set_outer(fit, counts)
         return self
 

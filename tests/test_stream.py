@@ -309,3 +309,12 @@ def test_projector_warm_start_continues_the_sgd_pass(h2h2):
         steps = projector.n_iter_
         projector.fit(X[300:600], y[300:600])
     assert projector.n_iter_ == 2 * steps
+
+
+def test_split_sizes_count_every_block(h2h2):
+    X, y, _, _ = h2h2
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = _sgd(n_components=2).partial_fit(X[:300], y[:300])
+        model.partial_fit(X[300:301], y[300:301]).partial_fit(X[301:500], y[301:500])
+    assert sum(model.split_sizes_.values()) == 500
