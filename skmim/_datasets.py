@@ -8,6 +8,11 @@ from sklearn.utils import check_random_state
 from ._links import LINKS
 
 
+def _count(value):
+    """Whether ``value`` is a positive integer (not a bool)."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= 1
+
+
 def _real(value):
     """Whether ``value`` is a real number (not a bool, None or a string)."""
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
@@ -88,7 +93,7 @@ class GaussianMultiIndex:
 
     def __init__(self, n_features, link, *, n_directions=None, noise=0.0, strengths=None,
                  labels=None, threshold=0.0, label_noise=0.0, random_state=None):
-        if not isinstance(n_features, numbers.Integral) or n_features < 1:
+        if not _count(n_features):
             raise ValueError(f"n_features must be a positive integer, got {n_features!r}.")
         if isinstance(link, str):
             if link not in LINKS:
@@ -121,7 +126,7 @@ class GaussianMultiIndex:
                              "'argmax'.")
         if strengths is None:
             strengths = np.ones(r)
-        strengths = np.asarray(strengths, dtype=float)
+        strengths = np.array(strengths, dtype=float)  # a copy: the caller's array may change
         if strengths.shape != (r,) or not np.all(np.isfinite(strengths)) or np.any(strengths <= 0):
             raise ValueError(f"strengths must be {r} finite positive numbers, got {strengths!r}.")
         self.n_features = int(n_features)
@@ -150,7 +155,10 @@ class GaussianMultiIndex:
             ``(n_samples, K)``: the scores of the ``K`` classes
             (``labels="argmax"``).
         """
-        Z = (np.asarray(X, dtype=float) @ self.subspace) * self.strengths
+        X = np.asarray(X, dtype=float)
+        if X.ndim != 2 or X.shape[1] != self.n_features:
+            raise ValueError(f"X must have shape (n_samples, {self.n_features}), got {X.shape}.")
+        Z = (X @ self.subspace) * self.strengths
         y = np.asarray(self._g(Z), dtype=float)
         if self.labels == "argmax":
             if y.ndim != 2 or y.shape[0] != Z.shape[0] or y.shape[1] < 2:
@@ -176,7 +184,7 @@ class GaussianMultiIndex:
             Float labels ``g(U^T x) + noise``, or integer classes in
             classification mode.
         """
-        if not isinstance(n_samples, numbers.Integral) or n_samples < 1:
+        if not _count(n_samples):
             raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}.")
         rng = self._rng if random_state is None else check_random_state(random_state)
         X = rng.standard_normal((int(n_samples), self.n_features))
@@ -197,6 +205,9 @@ class GaussianMultiIndex:
     def __repr__(self):
         link = self.link if isinstance(self.link, str) else getattr(self.link, "__name__", "callable")
         mode = "" if self.labels is None else (
-            f", labels={self.labels!r}, label_noise={self.label_noise}")
+            f", labels={self.labels!r}, threshold={self.threshold}, "
+            f"label_noise={self.label_noise}")
+        strengths = ("" if np.all(self.strengths == 1.0)
+                     else f", strengths={self.strengths.tolist()}")
         return (f"GaussianMultiIndex(n_features={self.n_features}, link={link!r}, "
-                f"n_directions={self.n_directions}, noise={self.noise}{mode})")
+                f"n_directions={self.n_directions}, noise={self.noise}{strengths}{mode})")

@@ -6,16 +6,32 @@ from scipy.linalg import subspace_angles
 __all__ = ["subspace_distance", "principal_angles", "neuron_alignment"]
 
 
-def _basis(A, name):
+def _real_array(A, name):
+    A = np.asarray(A)
+    if np.iscomplexobj(A):
+        raise ValueError(f"{name} is complex: the subspaces compared are real.")
     A = np.asarray(A, dtype=float)
+    if not np.all(np.isfinite(A)):
+        raise ValueError(f"{name} contains NaN or inf.")
+    return A
+
+
+def _basis(A, name):
+    A = np.asarray(A)
     if A.ndim == 1:
         A = A[:, None]
     if A.ndim != 2 or A.shape[1] == 0 or A.shape[1] > A.shape[0]:
         raise ValueError(f"{name} must have shape (n_features, k) with 1 <= k <= n_features, got {A.shape}.")
-    if not np.all(np.isfinite(A)):
-        raise ValueError(f"{name} contains NaN or inf.")
-    Q, R = np.linalg.qr(A)
-    if np.min(np.abs(np.diag(R))) <= 1e-12 * max(1.0, np.max(np.abs(np.diag(R)))):
+    A = _real_array(A, name)
+    # a span does not depend on the columns' scales: each scaled to a largest
+    # entry of 1 first (no square under- or overflows; 1e-20 * I spans what I
+    # spans), then a rank test relative to the largest pivot
+    top = np.max(np.abs(A), axis=0)
+    if not np.all(top > 0):
+        raise ValueError(f"{name} does not have full column rank (a zero column).")
+    Q, R = np.linalg.qr(A / top)
+    pivots = np.abs(np.diag(R))
+    if np.min(pivots) <= 1e-12 * np.max(pivots):
         raise ValueError(f"{name} does not have full column rank.")
     return Q
 
@@ -122,14 +138,18 @@ def neuron_alignment(W, U):
     >>> neuron_alignment(np.array([[1.0, 0.0, 0.0], [1.0, 1.0, 0.0]]), np.eye(3)[:, :1])
     0.75
     """
-    W = np.asarray(W, dtype=float)
+    W = np.asarray(W)
     if W.ndim != 2:
         raise ValueError(f"W must be 2-d (n_neurons, n_features), got shape {W.shape}.")
+    W = _real_array(W, "W")
     Q = _basis(U, "U")
     if W.shape[1] != Q.shape[0]:
         raise ValueError(f"W has {W.shape[1]} features but U has {Q.shape[0]} rows.")
-    norms = np.sum(W * W, axis=1)
-    keep = norms > 0
+    top = np.max(np.abs(W), axis=1)
+    keep = top > 0
     if not np.any(keep):
         raise ValueError("W has no non-zero row.")
-    return float(np.mean(np.sum((W[keep] @ Q) ** 2, axis=1) / norms[keep]))
+    # each row scaled to a largest entry of 1 (the fraction is scale-free): no
+    # square of a row of 1e200 or 1e-200 over- or underflows
+    Wk = W[keep] / top[keep, None]
+    return float(np.mean(np.sum((Wk @ Q) ** 2, axis=1) / np.sum(Wk * Wk, axis=1)))

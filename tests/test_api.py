@@ -560,6 +560,19 @@ def test_too_few_samples_for_the_two_stages_names_them():
         MultiIndexNetRegressor(solver="layerwise").fit(rng.randn(3, 2), rng.randn(3))
 
 
+@pytest.mark.parametrize("loss", ["squared", "huber", "abs", "rank"])
+def test_a_given_loss_on_noise_falls_back_to_its_spectral_estimate(loss):
+    # with one given loss and n_components="auto", an unconfirmed fit whose
+    # best model was the linear one fell back to a stage-1 loss named
+    # "linear" (before: ValueError "Unknown stage-1 loss 'linear'" on 23 of 24
+    # seeds x losses)
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(400, 10)), rng.normal(size=400)
+    with pytest.warns(SubspaceWarning, match="no better than their mean"):
+        model = MultiIndexNetRegressor(loss=loss, random_state=0).fit(X, y)
+    assert model.refined_ is False and model.loss_ == loss
+
+
 def test_pure_noise_warns():
     rng = np.random.RandomState(0)
     X, y = rng.standard_normal((400, 40)), rng.standard_normal(400)

@@ -68,3 +68,38 @@ def test_neuron_alignment():
     U = np.eye(4)[:, :2]
     W = np.array([[1.0, 1.0, 0, 0], [0, 0, 1.0, 0], [1.0, 0, 0, 1.0]])
     assert neuron_alignment(W, U) == pytest.approx((1 + 0 + 0.5) / 3)
+
+
+def test_metrics_are_scale_free_and_reject_what_they_cannot_compare():
+    import warnings
+
+    E = np.eye(4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no overflow, underflow or ComplexWarning
+        # a span does not depend on the scale of its basis
+        assert subspace_distance(1e-20 * E[:, :2], E[:, :2]) == 0.0
+        assert subspace_distance(1e200 * E[:, :2], E[:, 1:3]) == pytest.approx(np.sqrt(0.5))
+        for scale in (1e200, 1e-200):
+            assert neuron_alignment([[scale, scale, 0, 0]], E[:, :1]) == pytest.approx(0.5)
+        with pytest.raises(ValueError, match="NaN or inf"):
+            neuron_alignment([[np.inf, 0, 0, 0]], E[:, :1])
+        with pytest.raises(ValueError, match="complex"):
+            subspace_distance(1j * E[:, :2], E[:, :2])
+    with pytest.raises(ValueError, match="full column rank"):
+        subspace_distance(np.c_[E[:, 0], 3 * E[:, 0]], E[:, :2])
+
+
+def test_generator_copies_its_strengths_and_checks_its_inputs():
+    strengths = np.array([1.0, 2.0])
+    problem = GaussianMultiIndex(4, "h2+h2", strengths=strengths, random_state=0)
+    before = problem.link_values(np.ones((1, 4)))
+    strengths[1] = 100.0  # the caller's array: the problem stays as it was built
+    np.testing.assert_array_equal(problem.link_values(np.ones((1, 4))), before)
+    assert "strengths=[1.0, 2.0]" in repr(problem)
+    assert "threshold=5.0" in repr(GaussianMultiIndex(4, "h2+h2", labels="sign", threshold=5.0))
+    with pytest.raises(ValueError, match=r"shape \(n_samples, 4\)"):
+        problem.link_values(np.ones((3, 5)))
+    with pytest.raises(ValueError, match="n_features must be a positive integer"):
+        GaussianMultiIndex(True, "h2")
+    with pytest.raises(ValueError, match="n_samples must be a positive integer"):
+        problem.sample(True)

@@ -460,7 +460,8 @@ def _fit_refined(s1, train, valid, final, everything, losses, cfg, seed, callbac
     fit.heldout = (best_val, baseline, z)
     if everything is not None:
         if not z < -CONFIRM_Z:
-            name = "huber" if len(losses) > 1 and "huber" in losses else fit.loss
+            # the given loss (fit.loss may be "linear", which has no spectrum)
+            name = "huber" if len(losses) > 1 and "huber" in losses else losses[0]
             kept, info = _unrefined_start(everything, name, cfg, row_keys)
             if callback is not None:
                 callback("refine_dropped", {"val_loss": best_val, "mean_loss": baseline,
