@@ -133,40 +133,12 @@ def _split_plan(indices, device):
     Returns ``(order, plan)``: the tuples in the order of the built rows
     (the constant first) and the plan :func:`_evaluate_plan` follows.
     """
-    k = len(indices[0])
-
-    def node(lo, hi, tuples):
-        # tuples: the set restricted to coordinates lo..hi-1, sorted by (degree, tuple)
-        if hi - lo == 1:
-            return ("leaf", lo, [t[0] for t in tuples])
-        mid = (lo + hi) // 2
-        left = sorted({t[:mid - lo] for t in tuples}, key=lambda a: (sum(a), a))
-        right = sorted({t[mid - lo:] for t in tuples}, key=lambda a: (sum(a), a))
-        return ("pair", node(lo, mid, left), node(mid, hi, right), left, right)
-
-    def gather(spec, tuples):
-        # rows of the product of the two halves' tables for ``tuples`` (in that order)
-        _, left_node, right_node, left, right = spec
-        li = {a: i for i, a in enumerate(left)}
-        ri = {b: i for i, b in enumerate(right)}
-        cut = len(left[0])
-        return ("gather", compile_node(left_node, left), compile_node(right_node, right),
-                torch.tensor([li[t[:cut]] for t in tuples], device=device, dtype=torch.long),
-                torch.tensor([ri[t[cut:]] for t in tuples], device=device, dtype=torch.long))
-
-    def compile_node(spec, tuples):
-        if spec[0] == "leaf":
-            powers = spec[2]
-            if powers == list(range(len(powers))):
-                return ("row", spec[1], len(powers))
-            return ("take", spec[1], torch.tensor(powers, device=device, dtype=torch.long))
-        return gather(spec, tuples)
-
-    full = sorted(indices, key=lambda a: (sum(a), a))
-    if k == 1:
-        return full, compile_node(("leaf", 0, [t[0] for t in full]), full)
-    spec = node(0, k, full)
-    _, left_node, right_node, left, right = spec
+    full = sorted(indices, key=_by_degree)
+    if len(full[0]) == 1:
+        return full, _rows_plan(full, device)
+    cut = len(full[0]) // 2
+    left = sorted({t[:cut] for t in full}, key=_by_degree)
+    right = sorted({t[cut:] for t in full}, key=_by_degree)
     members = set(indices)
     # the last level by broadcasting: consecutive left rows whose right rows
     # are the same prefix of the right list form one block
@@ -175,17 +147,43 @@ def _split_plan(indices, device):
         allowed = [b for b in right if a + b in members]
         c = len(allowed)
         if allowed != right[:c]:
-            blocks = None
-            break
-        if blocks and blocks[-1][2] == c and blocks[-1][1] == i:
+            return full, _rows_plan(full, device)
+        if blocks and blocks[-1][2] == c:
             blocks[-1][1] = i + 1
         else:
             blocks.append([i, i + 1, c])
         order += [a + b for b in allowed]
-    if blocks is None or len(order) < BROADCAST_MIN_ROWS * len(blocks):
-        return full, gather(spec, full)
-    return order, ("broadcast", compile_node(left_node, left), compile_node(right_node, right),
+    if len(order) < BROADCAST_MIN_ROWS * len(blocks):
+        return full, _rows_plan(full, device)
+    return order, ("broadcast", _rows_plan(left, device), _rows_plan(right, device, cut),
                    [tuple(b) for b in blocks], len(order))
+
+
+def _by_degree(a):
+    return (sum(a), a)
+
+
+def _rows_plan(tuples, device, first=0):
+    """A plan whose rows are the functions ``tuples`` (of coordinates ``first`` on), in that order.
+
+    One coordinate: its rows of the univariate table. More: the product of
+    the plans of the two halves of the coordinates (the tuples restricted to
+    each, listed by total degree), gathered row by row.
+    """
+    k = len(tuples[0])
+    if k == 1:
+        powers = [t[0] for t in tuples]
+        if powers == list(range(len(powers))):
+            return ("row", first, len(powers))
+        return ("take", first, torch.tensor(powers, device=device, dtype=torch.long))
+    cut = k // 2
+    left = sorted({t[:cut] for t in tuples}, key=_by_degree)
+    right = sorted({t[cut:] for t in tuples}, key=_by_degree)
+    li = {a: i for i, a in enumerate(left)}
+    ri = {b: i for i, b in enumerate(right)}
+    return ("gather", _rows_plan(left, device, first), _rows_plan(right, device, first + cut),
+            torch.tensor([li[t[:cut]] for t in tuples], device=device, dtype=torch.long),
+            torch.tensor([ri[t[cut:]] for t in tuples], device=device, dtype=torch.long))
 
 
 def _evaluate_plan(plan, table):
