@@ -562,11 +562,19 @@ class BaseMultiIndex(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         return new, (self._standardized_rows(W, new), b, history, outer), sw / mean, \
             (merged, unit)
 
+    def _sgd_biases_kept(self):
+        """The first layer's biases a continued SGD pass starts from, or None.
+
+        ``_sgd_biases`` (any estimator fitted by "sgd"); a regressor pickled
+        before it was kept has them as ``hidden_biases_``.
+        """
+        biases = getattr(self, "_sgd_biases", None)
+        return getattr(self, "hidden_biases_", None) if biases is None else biases
+
     def _sgd_state(self):
         """What a continued SGD pass starts from: first layer, biases, records, outer moments."""
-        biases = getattr(self, "_sgd_biases", None)
-        return (self.stage1_weights_, self.hidden_biases_ if biases is None else biases,
-                self.history_, getattr(self, "_outer_stream", None))
+        return (self.stage1_weights_, self._sgd_biases_kept(), self.history_,
+                getattr(self, "_outer_stream", None))
 
     def _device_for(self, X):
         """The engine's device and dtype; for a dask ``X`` the CPU (where the chunks are).
@@ -647,8 +655,7 @@ class BaseMultiIndex(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
                 f"{self.subspace_.shape[0]} features, but X has {n_features} features: set "
                 "warm_start=False to fit a new model.")
         if self.solver == "sgd":
-            if "step" not in self.history_ or (getattr(self, "_sgd_biases", None) is None
-                                               and not hasattr(self, "hidden_biases_")):
+            if "step" not in self.history_ or self._sgd_biases_kept() is None:
                 raise ValueError(
                     "warm_start=True with solver='sgd' continues an online SGD pass, but "
                     "this model was not fitted by the 'sgd' solver: set warm_start=False to "

@@ -707,7 +707,9 @@ class MultiIndexNetRegressor(RegressorMixin, BaseMultiIndex):
         self : MultiIndexNetRegressor
         """
         first = not hasattr(self, "stage1_weights_")
-        # every call (as scikit-learn's partial_fit): set_params between blocks
+        # on every call, not only the first (scikit-learn's _fit_context skips a
+        # fitted estimator's partial_fit): a parameter set between blocks is
+        # checked before the block runs
         self._validate_params()
         if first:
             self._check_streamable()

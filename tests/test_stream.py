@@ -278,9 +278,10 @@ def test_whiten_cannot_change_within_a_stream(h2h2):
 
 
 def test_parameters_are_validated_on_every_block(h2h2):
-    # as scikit-learn's partial_fit: a parameter set between blocks is checked
-    # (before: a negative learning rate accepted, a batch size of 0 a
-    # ZeroDivisionError, a new width a raw torch error)
+    # a parameter set between blocks is checked (scikit-learn's _fit_context
+    # validates only the first call; before: a negative learning rate was
+    # accepted, a batch size of 0 a ZeroDivisionError, a new width a raw
+    # torch error)
     from sklearn.utils._param_validation import InvalidParameterError
 
     X, y, _, _ = h2h2
