@@ -61,7 +61,7 @@ def _demo(args):
     run("skmim MultiIndexNetRegressor (refined)", lambda: net.fit(X, y),
         lambda m: m.subspace_, lambda m, A: m.predict(A))
     paper = MultiIndexNetRegressor(n_components=r, solver="layerwise", device=args.device,
-                                   random_state=args.seed)
+                                   random_state=args.seed, verbose=args.verbose)
     run("skmim solver='layerwise' (paper)", lambda: paper.fit(X, y),
         lambda m: m.subspace_, lambda m, A: m.predict(A))
     spectral = make_pipeline(
@@ -87,12 +87,13 @@ def _demo(args):
     return 0
 
 
-def _count(minimum):
-    """An argparse type: an integer of at least ``minimum``."""
+def _count(minimum, maximum=None):
+    """An argparse type: an integer of at least ``minimum`` (and at most ``maximum``)."""
     def parse(text):
         value = int(text)
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}, got {text}")
+        if value < minimum or (maximum is not None and value > maximum):
+            bound = f">= {minimum}" if maximum is None else f"in [{minimum}, {maximum}]"
+            raise argparse.ArgumentTypeError(f"must be an integer {bound}, got {text}")
         return value
     parse.__name__ = "integer"  # argparse names the type in its errors
     return parse
@@ -124,14 +125,15 @@ def main(argv=None):
     demo.add_argument("--n-features", type=_count(1), default=256, help="input dimension d")
     demo.add_argument("--n-samples", type=_count(2), default=None,
                       help="training samples (default: 16 * n_features)%(default).0s")
-    demo.add_argument("--n-test", type=_count(1), default=10000, help="test samples")
+    demo.add_argument("--n-test", type=_count(2), default=10000, help="test samples")
     demo.add_argument("--link", default="h2+h2", choices=link_names(), metavar="LINK",
                       help="link g from skmim.link_names(): " + ", ".join(link_names()))
     demo.add_argument("--noise", type=_nonnegative, default=0.1,
                       help="standard deviation of the Gaussian label noise")
     demo.add_argument("--device", default="auto",
                       help="torch device: auto (CUDA, then MPS, then CPU), cpu, cuda or mps")
-    demo.add_argument("--seed", type=int, default=0, help="seed of the data and the models")
+    demo.add_argument("--seed", type=_count(0, 2**32 - 3), default=0,
+                      help="seed of the data and the models")
     demo.add_argument("--threads", type=_count(0), default=1,
                       help="torch CPU threads (0: torch's default). One thread is the "
                            "fastest on a loaded machine: torch's default spins idle threads")
@@ -141,7 +143,13 @@ def main(argv=None):
     demo.add_argument("--quiet", action="store_true", help="no progress bar, only the table")
     args = parser.parse_args(argv)
     if args.command == "demo":
-        return _demo(args)
+        try:
+            return _demo(args)
+        except ValueError as error:
+            # options valid one by one but not together (a link of more
+            # directions than --n-features, too few --n-samples to split, an
+            # unknown --device): a usage error naming the problem, no traceback
+            demo.error(str(error))
     return 2
 
 

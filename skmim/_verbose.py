@@ -7,7 +7,9 @@ into what a user sees:
   (``DEBUG`` for per-step records, ``INFO`` for the decisions of a fit:
   stage 2, merged and dropped refinements, the chosen dimension), whatever
   ``verbose`` is, so an application routes them with the standard logging
-  configuration (``logging.getLogger("skmim").setLevel(logging.INFO)``);
+  configuration (a handler, e.g. ``logging.basicConfig()``, and
+  ``logging.getLogger("skmim").setLevel(logging.INFO)``; the logger has no
+  handler of its own);
 - ``verbose >= 1`` shows one tqdm progress bar per phase (stage 1 per loss,
   each refinement, the SGD pass), on standard error;
 - ``verbose >= 2`` also prints every record (through ``tqdm.write``, so the

@@ -375,6 +375,22 @@ def test_refinement_dropped_when_nothing_beats_the_mean(capsys):
                                spectral.subspace_ @ spectral.subspace_.T, atol=1e-8)
 
 
+def test_one_held_out_row_confirms_nothing():
+    # one held-out row has no standard error (before: the zero spread of one
+    # sample gave z = -inf, and pure noise counted as confirmed in 10 of 10 fits)
+    from skmim._engine._stats import paired_z
+
+    assert paired_z(np.array([-1e-3]), np.array([1.0])) == 0.0
+    assert paired_z(np.array([-1e-3, 5.0]), np.array([1.0, 1e-12])) == 0.0
+    assert paired_z(np.array([-1.0, -1.1, -0.9]), np.ones(3)) < -5.0
+    for seed in range(3):
+        rng = np.random.RandomState(seed)
+        X, y = rng.randn(6, 3), rng.randn(6)
+        with pytest.warns(SubspaceWarning, match="better than their mean"):
+            model = MultiIndexNetRegressor(n_components=1, random_state=seed).fit(X, y)
+        assert model.split_sizes_["validation"] == 1
+
+
 def test_dropped_refinement_relative_weights():
     # pure noise: the refinement is dropped in both fits (the best is 0.34
     # standard errors better than the mean, short of 2), and the fallback
@@ -815,3 +831,24 @@ def test_n_threads_go_to_one_pool_only(data, monkeypatch, solver):
         assert torch.get_num_threads() == 1 and after <= {1}
     finally:
         torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("whiten", ["ledoit_wolf", False])
+def test_integer_weights_split_as_their_copies(monkeypatch, whiten):
+    # the split hashes the standardized rows before the whitening, whose
+    # shrinkage depends on the number of rows (before: with ledoit_wolf, 31 %
+    # of the weighted rows went to the other part than their copies)
+    import skmim._base as base
+
+    seen = []
+    original = base.upper_fraction
+    monkeypatch.setattr(base, "upper_fraction",
+                        lambda u, w, f: seen.append(original(u, w, f)) or seen[-1])
+    X, y = GaussianMultiIndex(10, "h2+h2", noise=0.1, random_state=0).sample(300, random_state=1)
+    k = np.random.RandomState(3).randint(1, 4, size=len(y))
+    MultiIndexNetRegressor(whiten=whiten, max_iter=3, random_state=0).fit(
+        X, y, sample_weight=k.astype(float))
+    MultiIndexNetRegressor(whiten=whiten, max_iter=3, random_state=0).fit(
+        np.repeat(X, k, axis=0), np.repeat(y, k))
+    weighted, repeated = seen[0], seen[1]
+    np.testing.assert_array_equal(weighted, repeated[np.r_[0, np.cumsum(k)[:-1]]])

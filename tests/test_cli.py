@@ -45,6 +45,12 @@ def test_small_demo_prints_device_threads_and_the_table(capsys):
     (["--noise", "-1"], "--noise: must be a finite number >= 0"),
     (["--threads", "-2"], "--threads: must be an integer >= 0"),
     (["--verbose", "3"], "--verbose: invalid choice"),
+    (["--seed", "-1"], "--seed: must be an integer in [0, 4294967293]"),
+    (["--n-test", "1"], "--n-test: must be an integer >= 2"),
+    # valid one by one, not together: the demo's own error, as a usage error
+    (["--n-features", "1"], "n_directions=2 exceeds n_features=1"),
+    (["--n-features", "4", "--n-samples", "2", "--device", "cpu"], "too few samples"),
+    (["--n-features", "4", "--device", "bogus"], "device='bogus' is not a valid torch device"),
 ])
 def test_demo_rejects_invalid_options_with_a_usage_error(capsys, args, message):
     with pytest.raises(SystemExit) as exc:

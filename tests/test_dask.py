@@ -148,6 +148,9 @@ def test_clear_errors(data):
         MultiIndexNetRegressor().fit(Xd[da.from_array(y > 0, chunks=500)], y[y > 0])
     with pytest.raises(ValueError, match="one value per row"):
         MultiIndexNetRegressor().fit(Xd, y[:-1])
+    for empty in (MultiIndexNetRegressor(), SpectralProjector(), MultiIndexNetClassifier()):
+        with pytest.raises(ValueError, match="0 feature"):
+            empty.fit(Xd[:, :0], y > 0)
     model = MultiIndexNetRegressor(solver="layerwise", random_state=0).fit(X, y)
     with pytest.raises(ValueError, match="expecting 16 features"):
         model.predict(Xd[:, :5])
@@ -191,3 +194,23 @@ def test_units_fold_or_centre(data, shift):
     np.testing.assert_allclose(model.subspace_, ref.subspace_, atol=TOL)
     np.testing.assert_allclose(model.transform(Xu), ref.transform(Xu),
                                atol=TOL * np.abs(ref.transform(Xu)).max())
+
+
+@pytest.mark.parametrize("factor", [1e-160, 1e160])
+@pytest.mark.parametrize("make", [
+    lambda: MultiIndexNetRegressor(n_components=2, random_state=0),
+    lambda: SpectralProjector(),
+], ids=["refined", "spectral"])
+def test_columns_in_extreme_units(data, make, factor):
+    # a column whose squares over- or underflow float64: the blockwise second
+    # moments scale each chunk before its products, as the in-memory fit's
+    # standardized copy does (before: a LinAlgError at 1e160, distance 9e-3 at
+    # 1e-160)
+    X, y = data
+    Xu = X.copy()
+    Xu[:, 3] *= factor
+    ref = make().fit(Xu, y)
+    model = make().fit(da.from_array(Xu, chunks=500), y)
+    np.testing.assert_allclose(model.subspace_ * np.where(np.arange(16) == 3, factor, 1.0)[:, None],
+                               ref.subspace_ * np.where(np.arange(16) == 3, factor, 1.0)[:, None],
+                               rtol=0, atol=TOL)

@@ -221,6 +221,24 @@ def test_summary_plot_two_directions(fitted, data):
     assert disp.contour_ is not None and disp.colorbar_ is not None and disp.line_ is None
 
 
+def test_summary_plot_keywords_replace_conflicting_defaults(fitted, data):
+    # matplotlib's own keywords replace the defaults they conflict with
+    # (before: "Either colors or cmap must be None", "Supply a 'c' argument
+    # or a 'color' kwarg but not both")
+    X, y = data
+    model = fitted["refined"]
+    disp = SummaryPlotDisplay.from_estimator(model, X, y, n_directions=2, grid_resolution=10,
+                                             line_kwargs={"colors": "k"})
+    assert disp.contour_ is not None
+    disp = SummaryPlotDisplay.from_estimator(model, X, y, n_directions=2, grid_resolution=10,
+                                             color="k")
+    assert disp.colorbar_ is None  # one color: no color scale
+    disp = SummaryPlotDisplay.from_estimator(model, X, y, c=y, cmap="magma",
+                                             line_kwargs={"c": "k"})
+    np.testing.assert_array_equal(disp.scatter_.get_array(), y)
+    assert disp.line_.get_color() == "k"
+
+
 def test_summary_plot_transformer_has_no_link(fitted, data):
     X, y = data
     for name in ("projector", "spectral"):

@@ -267,6 +267,13 @@ def test_ridge_gcv_tridiagonal_reduction_equals_eigendecomposition(monkeypatch, 
         np.testing.assert_allclose(tridiagonal["gcv_path"], eigen["gcv_path"], rtol=1e-9)
         np.testing.assert_allclose(tridiagonal["coef"].numpy(), eigen["coef"].numpy(),
                                    rtol=1e-9, atol=1e-12)
+    # all penalties' systems solved as one block-diagonal system: each block as alone
+    G = M.numpy()[1:p + 1, 1:p + 1]
+    solve = _ridge._TridiagonalSolve(G, M.numpy()[1:p + 1, p + 1:])
+    lam = np.logspace(-3, 3, 7) * np.trace(G) / p
+    alone = [float((solve.c * x).sum() + value * (x * x).sum())
+             for value, x in ((value, solve._solve_tridiagonal(value)) for value in lam)]
+    np.testing.assert_allclose(solve.explained(lam), alone, rtol=1e-13)
     with pytest.raises(_ridge._NotPositiveDefinite):
         G = bad.numpy()[1:p + 1, 1:p + 1]
         _ridge._TridiagonalSolve(G, np.ones((p, 1))).explained(np.array([1e-3]))
@@ -1080,3 +1087,19 @@ def test_row_hash_does_not_depend_on_the_blocks(monkeypatch):
     assert u[500] == u[3]
     assert np.unique(u).size == 999
     assert np.all((u >= 0) & (u < 1))
+
+
+def test_ridge_moments_accumulate_in_float64():
+    # the ridge centres these sums: float32 features are summed in float64
+    # (before: float32 sums of collinear features left negative eigenvalues of
+    # rounding in the centred Gram matrix, and GCV chose the smallest penalty)
+    from skmim._engine._ridge import _chunk_moments
+
+    rng = np.random.default_rng(0)
+    F = torch.as_tensor(rng.normal(size=(3000, 6)) + 100.0, dtype=torch.float32)
+    y = torch.as_tensor(rng.normal(size=3000), dtype=torch.float32)
+    w = torch.as_tensor(rng.uniform(0.5, 2.0, 3000), dtype=torch.float32)
+    M = _chunk_moments(F, y, w)
+    assert M.dtype == torch.float64
+    ref = _chunk_moments(F.double(), y.double(), w.double())
+    np.testing.assert_allclose(M.numpy(), ref.numpy(), rtol=1e-13)

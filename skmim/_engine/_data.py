@@ -260,15 +260,13 @@ def _back_project_task(dtype, center, offset, X, local, M):
     return out
 
 
-def _gram_task(dtype, center, offset, X, local, s, w):
-    Xt = _raw(X, offset, center, dtype)
+def _gram_task(dtype, factor, offset, X, local, s, w):
+    # the chunk centred and scaled (a copy, n d beside the product's n d^2): the
+    # squares of raw columns in units beyond about 1e154 (or below 1e-154)
+    # overflow (or lose their digits to subnormals) before the scaling
+    Xt = _tensor((np.asarray(X, dtype=np.float64) - offset) * factor, dtype)
     v = _at_rows(_tensor(w * s, dtype), local, Xt.shape[0])
-    out = weighted_gram(Xt, v)
-    if not center:
-        m = _tensor(offset, dtype)
-        xv = back_project(Xt, v[:, None])[:, 0]
-        out = out - torch.outer(m, xv) - torch.outer(xv, m) + v.sum() * torch.outer(m, m)
-    return out
+    return weighted_gram(Xt, v)
 
 
 def _gram_product_task(P, mP, dtype, center, offset, X, local, s, w):
@@ -312,7 +310,8 @@ class DaskSamples(Samples):
         self._offset = np.asarray(X.offset, dtype=np.float64)
         self._center = bool(np.max(np.abs(self._offset * X.factor), initial=0.0)
                             > FOLD_MAX_OFFSET)
-        self._factor = torch.as_tensor(X.factor, dtype=torch.float64).to(device, dtype)
+        self._scale = np.asarray(X.factor, dtype=np.float64)
+        self._factor = torch.as_tensor(self._scale).to(device, dtype)
         self._matrix = (None if X.matrix is None else
                         torch.as_tensor(X.matrix, dtype=torch.float64).to(device, dtype))
 
@@ -375,8 +374,12 @@ class DaskSamples(Samples):
         return self._left(total.to(self.device))
 
     def gram(self):
-        total = compute_sum(self._folded(_gram_task, [self.targets, self.weights]))
-        return self._left(self._left(total.to(self.device)).T)
+        tasks = chunk_tasks(self._chunks, _gram_task, [self.targets, self.weights],
+                            lead=(self.dtype, self._scale, self._offset))
+        total = compute_sum(tasks).to(self.device)
+        if self._matrix is None:
+            return total
+        return self._matrix.T @ (self._matrix.T @ total).T
 
     def gram_product(self, V):
         total = compute_sum(self._folded(_gram_product_task, [self.targets, self.weights], V=V))

@@ -106,6 +106,12 @@ class Stage1Loss:
         if name == "huber":
             scale = robust_scale(t, w)
             self.delta = float(huber_delta * scale) if scale > 0 else 1.0
+        if t.size and not np.any(t != t[0]):
+            # constant targets: their centre exactly (a weighted mean of equal
+            # values can be off by an ulp, and scores of 1e-16 passed for a
+            # signal: stage 1 then read a direction off rounding)
+            self.center = float(t[0])
+        elif name == "huber":
             self.center = huber_location(t, w, self.delta)
         else:
             self.center = weighted_mean(t, w)

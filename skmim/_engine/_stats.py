@@ -293,17 +293,28 @@ def count_above_noise(spectrum, level):
     return int(np.sum(np.abs(spectrum) > NOISE_MARGIN * level))
 
 
+# paired_z's fewest effective samples (Kish's (sum w)^2 / sum w^2): one row, or
+# one row holding nearly all of the weight, has no spread to estimate
+MIN_EFFECTIVE_SAMPLES = 1.5
+
+
 def paired_z(gains, w):
     """Weighted mean of the per-sample ``gains`` over its standard error (NumPy).
 
     ``gains`` are a model's per-sample losses minus a reference's: negative
     means the model is better. The standard error uses the effective sample
-    size of the weights, so it depends on relative weights only.
+    size of the weights, so it depends on relative weights only. Fewer than
+    two effective samples (one held-out row, or one row holding nearly all
+    the weight) have no standard error: 0, no evidence either way (before:
+    the zero spread of one sample gave +-inf, and a model of pure noise on
+    a held-out part of one row counted as confirmed).
     """
     total = w.sum()
     mean = float(w @ gains / total)
     var = float(w @ (gains - mean) ** 2 / total)
     n_eff = total ** 2 / float(w @ w)
+    if not n_eff >= MIN_EFFECTIVE_SAMPLES:
+        return 0.0
     se = np.sqrt(var / max(n_eff - 1.0, 1.0))
     if se == 0.0:
         return 0.0 if mean == 0.0 else float(np.copysign(np.inf, mean))

@@ -326,6 +326,26 @@ class SpectrumDisplay:
 
 
 # ----------------------------------------------------------------------------- summary plot
+# A keyword the caller gives replaces the defaults it conflicts with in the
+# matplotlib call (one color and a color array, a color and a colormap)
+_REPLACES = {
+    "c": ("color", "cmap", "norm"), "color": ("c", "cmap", "norm"),
+    "facecolor": ("c", "color", "cmap", "norm"), "facecolors": ("c", "color", "cmap", "norm"),
+    "fc": ("c", "color", "cmap", "norm"), "colors": ("cmap", "norm"),
+}
+
+
+def _merged(defaults, given):
+    """``defaults`` updated with ``given``, less the defaults that a given keyword replaces."""
+    out = dict(defaults)
+    for key in given:
+        for replaced in _REPLACES.get(key, ()):
+            if replaced not in given:
+                out.pop(replaced, None)
+    out.update(given)
+    return out
+
+
 class SummaryPlotDisplay:
     """Sufficient summary plot: ``y`` against the learned projections, with the fitted link.
 
@@ -581,21 +601,23 @@ class SummaryPlotDisplay:
             title = f"{self.estimator_name}: {title}"
         self.line_ = self.contour_ = self.colorbar_ = None
         if self.n_directions == 1:
-            kw = {"s": 8, "alpha": 0.4, "color": "C0", "label": "samples", **kwargs}
+            kw = _merged({"s": 8, "alpha": 0.4, "color": "C0", "label": "samples"}, kwargs)
             self.scatter_ = ax.scatter(self.projections, self.y, **kw)
             if self.link is not None:
-                lk = {"color": "C3", "linewidth": 2.0, "label": "fitted link", **line_kwargs}
+                lk = _merged({"color": "C3", "linewidth": 2.0, "label": "fitted link"},
+                             line_kwargs)
                 (self.line_,) = ax.plot(self.grid, self.link, **lk)
             ax.set(xlabel="first learned projection z1 = transform(X)[:, 0]", ylabel="y",
                    title=title)
             ax.legend(fontsize="small")
         else:
-            kw = {"s": 8, "alpha": 0.6, "c": self.y, "cmap": "viridis", **kwargs}
+            kw = _merged({"s": 8, "alpha": 0.6, "c": self.y, "cmap": "viridis"}, kwargs)
             self.scatter_ = ax.scatter(self.projections[:, 0], self.projections[:, 1], **kw)
-            self.colorbar_ = fig.colorbar(self.scatter_, ax=ax, label="y")
+            if self.scatter_.get_array() is not None:  # colored by values, not one color
+                self.colorbar_ = fig.colorbar(self.scatter_, ax=ax, label="y")
             if self.link is not None:
-                ck = {"levels": 10, "cmap": kw.get("cmap", "viridis"), "norm": self.scatter_.norm,
-                      "linewidths": 1.5, **line_kwargs}
+                ck = _merged({"levels": 10, "cmap": kw.get("cmap", "viridis"),
+                              "norm": self.scatter_.norm, "linewidths": 1.5}, line_kwargs)
                 t1, t2 = self.grid
                 self.contour_ = ax.contour(t1, t2, self.link, **ck)
                 title += "\ncontour lines: fitted link"
