@@ -35,6 +35,7 @@ from ._preprocess import (
     stats_from,
     stats_from_moments,
     stream_moments,
+    stream_units,
     to_input_coordinates,
     unstandardize_rows,
 )
@@ -172,6 +173,12 @@ class BaseMultiIndex(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
     ``n_features_in_``.
     """
 
+    # stage 1 starts from the symmetric initialization, whose neurons come in
+    # pairs: an explicit n_components is at most width / 2 with the solvers
+    # that read it off stage 1, and at most width (the classifier has no such
+    # stage 1, and its outer layer has a linear part on the whole subspace)
+    _paired_stage1 = True
+
     # the "?" of the HTML repr (Jupyter) links to the estimator's API page
     _doc_link_module = "skmim"
     _doc_link_template = DOCS_URL + "/generated/skmim.{estimator_name}.html"
@@ -303,7 +310,7 @@ class BaseMultiIndex(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
                 f"n_components={k} exceeds the {n_samples} samples available to {what}: "
                 "a second-moment estimate from so few samples cannot have that rank."
             )
-        if hasattr(self, "width"):
+        if hasattr(self, "width") and self._paired_stage1:
             if self.solver in ("refined", "layerwise") and k > self.width // 2:
                 raise ValueError(
                     f"n_components={k} must be <= width / 2 = {self.width // 2}: the "
@@ -552,7 +559,7 @@ class BaseMultiIndex(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
                 "needs, and these cannot change on the way; set it back, or fit anew.")
         sw = np.asarray(sw, dtype=np.float64) / unit  # in the first block's mean weight
         before = merged["weight"] / merged["n_rows"]  # the mean weight so far, in that unit
-        block = stream_moments(X, y, sw, whiten)
+        block = stream_moments(X, y, sw, whiten, units=stream_units(merged))
         merged = merge_moments(merged, block)
         new = stats_from_moments(merged, whiten)
         mean = merged["weight"] / merged["n_rows"]

@@ -239,6 +239,11 @@ class MultiIndexNetClassifier(ClassifierMixin, BaseMultiIndex):
     (2, 2)
     """
 
+    # no stage 1 of paired neurons: its start is the spectral estimate of the
+    # class indicators, and width counts the outer layer's features (beside a
+    # linear part on the whole subspace): n_components is not bounded by width
+    _paired_stage1 = False
+
     _parameter_constraints = {
         **{name: STAGE1_CONSTRAINTS[name] for name in _SHARED},
         "solver": [StrOptions({"refined", "grassmann"})],
@@ -342,7 +347,20 @@ class MultiIndexNetClassifier(ClassifierMixin, BaseMultiIndex):
                 f"({classes[0]!r}).")
         sw = self._check_weights(sample_weight, X, y)
         if self.class_weight is not None:
-            sw = sw * compute_sample_weight(self.class_weight, y)
+            factors = compute_sample_weight(self.class_weight, y)
+            if not np.all(np.isfinite(factors) & (factors >= 0)):
+                raise ValueError(
+                    "class_weight must give every class a finite, non-negative weight; got "
+                    f"{self.class_weight!r}.")
+            sw = sw * factors
+        weighted = np.unique(codes[sw > 0])
+        if weighted.size < 2:
+            raise ValueError(
+                "MultiIndexNetClassifier needs samples of at least 2 classes with a positive "
+                f"weight; only class {classes[weighted[0]].tolist()!r} has any (every other "
+                "class's sample weights, times its class_weight, are zero)." if weighted.size else
+                "MultiIndexNetClassifier needs samples of at least 2 classes with a positive "
+                "weight; every weight is zero.")
         self.classes_ = classes
         X, codes, sw = self._weighted_rows(X, codes, sw)
         return X, codes.astype(np.float64), sw

@@ -163,6 +163,10 @@ def fit_statistics(X, y, sw, whiten=None):
     with ``whiten``); the temporaries are blocks of :func:`block_rows` rows.
     """
     n, d = X.shape
+    # relative weights first (the statistics depend on nothing else): weights
+    # near the float64 maximum overflowed their sum (1e307: a zero mean, a
+    # false "y is constant"), and their squares from 1e155 on
+    sw = relative_weights(sw)
     w = sw / sw.sum()
     x_mean = block_sum(X, lambda Xb, wb: wb @ Xb, w)
     if is_lazy(X) and not np.all(np.isfinite(x_mean)):
@@ -349,7 +353,25 @@ def to_input_coordinates(V, stats):
 # recomputed after each block and the fitted network re-expressed in it.
 
 
-def stream_moments(X, y, sw, whiten=None):
+# The stream's sums of squares (and fourth powers, for the whitening) are taken
+# in units of a power of two near each column's largest deviation from its
+# mean, for columns (and y) beyond this magnitude or below its inverse: their
+# squares over- or underflow float64 otherwise (1e160 units: NaN predictions,
+# "Input contains NaN" from the shrinkage). Columns in between keep unit 1.
+STREAM_UNIT_RANGE = 1e60
+
+
+def _stream_unit(deviation):
+    """1, or the power of two nearest ``deviation`` (elementwise) when it is beyond the range."""
+    deviation = np.asarray(deviation, dtype=np.float64)
+    out = np.ones_like(deviation)
+    far = (deviation > 0) & np.isfinite(deviation) & (
+        (deviation > STREAM_UNIT_RANGE) | (deviation < 1.0 / STREAM_UNIT_RANGE))
+    out[far] = np.exp2(np.round(np.log2(deviation[far])))
+    return out
+
+
+def stream_moments(X, y, sw, whiten=None, units=None):
     """The mergeable moments of one block of a stream, under the weights ``sw``.
 
     ``sw`` are the block's weights in the stream's unit (the first block's
@@ -361,19 +383,30 @@ def stream_moments(X, y, sw, whiten=None):
     weighted sums of ``c_j^2 c_k^2``, ``c_j^2 c_k``, ``c_j c_k``, ``c_j`` and
     ``1``, which a shift of the centre maps into each other
     (:func:`_shift_fourth`), so the intensity is that of all rows exactly.
+    The sums are in ``units`` (``m["units"]``: per column and of ``y``,
+    :func:`_stream_unit`; default: from this block), which every later
+    block of the stream takes over.
     """
     total = float(sw.sum())
     w = sw / total
     x_mean = block_sum(X, lambda Xb, wb: wb @ Xb, w)
     y_mean = float(w @ y)
-    m = {"weight": total, "n_rows": int(X.shape[0]), "x_mean": x_mean,
-         "y_mean": y_mean, "y_scatter": float(sw @ (y - y_mean) ** 2)}
+    if units is None:
+        deviation = np.zeros(X.shape[1])
+        for b in row_blocks(*X.shape):
+            np.maximum(deviation, np.max(np.abs(X[b] - x_mean), axis=0, initial=0.0),
+                       out=deviation)
+        units = (_stream_unit(deviation),
+                 float(_stream_unit(np.max(np.abs(y - y_mean), initial=0.0))))
+    xu, yu = units
+    m = {"weight": total, "n_rows": int(X.shape[0]), "x_mean": x_mean, "units": units,
+         "y_mean": y_mean, "y_scatter": float(sw @ ((y - y_mean) / yu) ** 2)}
     if whiten is None:
-        m["x_scatter"] = block_sum(X, lambda Xb, wb: wb @ ((Xb - x_mean) ** 2), sw)
+        m["x_scatter"] = block_sum(X, lambda Xb, wb: wb @ (((Xb - x_mean) / xu) ** 2), sw)
         return m
 
     def sums(Xb, wb):
-        C = Xb - x_mean
+        C = (Xb - x_mean) / xu
         C2, w2 = C * C, wb * wb
         return (C.T @ (C * wb[:, None]), (C2 * w2[:, None]).T @ C2, (C2 * w2[:, None]).T @ C,
                 C.T @ (C * w2[:, None]), w2 @ C, float(w2.sum()))
@@ -398,25 +431,33 @@ def _shift_fourth(fourth, delta):
     return Q4, Q3, Q2, Q1, P0
 
 
+def stream_units(m):
+    """The units of the sums of moments ``m`` (:func:`stream_moments`; ones for moments kept
+    before the units)."""
+    return m.get("units") or (np.ones(np.shape(m["x_mean"])), 1.0)
+
+
 def merge_moments(a, b):
     """The moments of two sets of rows from theirs (:func:`stream_moments`)."""
     total = a["weight"] + b["weight"]
     fa, fb = a["weight"] / total, b["weight"] / total
+    xu, yu = units = stream_units(a)
     dx = b["x_mean"] - a["x_mean"]
-    cross = np.outer(dx, dx) if np.ndim(a["x_scatter"]) == 2 else dx * dx
+    du = dx / xu
+    cross = np.outer(du, du) if np.ndim(a["x_scatter"]) == 2 else du * du
     dy = b["y_mean"] - a["y_mean"]
     x_mean = a["x_mean"] + fb * dx
     merged = {
         "weight": total, "n_rows": a["n_rows"] + b["n_rows"],
-        "x_mean": x_mean,
+        "x_mean": x_mean, "units": units,
         "x_scatter": a["x_scatter"] + b["x_scatter"] + (fa * b["weight"]) * cross,
         "y_mean": a["y_mean"] + fb * dy,
-        "y_scatter": a["y_scatter"] + b["y_scatter"] + fa * b["weight"] * dy * dy,
+        "y_scatter": a["y_scatter"] + b["y_scatter"] + fa * b["weight"] * (dy / yu) ** 2,
     }
     if "fourth" in a:
         # both about the merged mean: c + (own mean - merged mean)
-        sa = _shift_fourth(a["fourth"], a["x_mean"] - x_mean)
-        sb = _shift_fourth(b["fourth"], b["x_mean"] - x_mean)
+        sa = _shift_fourth(a["fourth"], (a["x_mean"] - x_mean) / xu)
+        sb = _shift_fourth(b["fourth"], (b["x_mean"] - x_mean) / xu)
         merged["fourth"] = tuple(p + q for p, q in zip(sa, sb))
     return merged
 
@@ -424,9 +465,10 @@ def merge_moments(a, b):
 def stats_from_moments(m, whiten=None):
     """The :class:`Standardization` of the rows whose moments are ``m`` (as :func:`fit_statistics`)."""
     scatter = m["x_scatter"]
+    xu, yu = stream_units(m)
     var = (np.diag(scatter) if np.ndim(scatter) == 2 else scatter) / m["weight"]
-    x_scale, constant = _safe_scale(m["x_mean"], np.sqrt(np.maximum(var, 0.0)))
-    y_std = np.sqrt(max(m["y_scatter"] / m["weight"], 0.0))
+    x_scale, constant = _safe_scale(m["x_mean"], np.sqrt(np.maximum(var, 0.0)) * xu)
+    y_std = np.sqrt(max(m["y_scatter"] / m["weight"], 0.0)) * yu
     y_scale, y_constant = _safe_scale(np.float64(m["y_mean"]), np.float64(y_std))
     stats = Standardization(x_mean=m["x_mean"], x_scale=x_scale, y_mean=float(m["y_mean"]),
                             y_scale=float(y_scale), whitening=None, constant=constant,
@@ -436,7 +478,7 @@ def stats_from_moments(m, whiten=None):
     n = m["n_rows"]
     # Z^T Z of the standardized rows scaled by sqrt(w) with w summing to n, and
     # the sum of |z_i|^4 of these rows (the fourth sums are about the mean)
-    scale = np.where(constant, 0.0, 1.0 / x_scale)
+    scale = np.where(constant, 0.0, xu / x_scale)  # the sums are in units xu
     gram = (scatter * np.outer(scale, scale)) * (n / m["weight"])
     a = scale * scale
     norms4 = float(a @ m["fourth"][0] @ a) * (n / m["weight"]) ** 2

@@ -737,6 +737,8 @@ def test_torch_tensors_in_fit_predict_transform(data):
     bad[0, 0] = float("nan")
     with pytest.raises(ValueError, match="NaN"):
         model.predict(bad)
+    with pytest.raises(ValueError, match="Complex data not supported"):
+        model.predict(Xt.detach().to(torch.complex128))  # (before: cast to real)
     # bfloat16, which NumPy lacks, is read as float32 where the host needs it
     Xb, yb = Xt.detach().bfloat16(), torch.tensor(y).bfloat16()
     half = small(n_components=2).fit(Xb, yb)
@@ -852,3 +854,15 @@ def test_integer_weights_split_as_their_copies(monkeypatch, whiten):
         np.repeat(X, k, axis=0), np.repeat(y, k))
     weighted, repeated = seen[0], seen[1]
     np.testing.assert_array_equal(weighted, repeated[np.r_[0, np.cumsum(k)[:-1]]])
+
+
+@pytest.mark.parametrize("solver", ["layerwise", "sgd"])
+def test_no_penalty_leaks_no_runtime_warning(data, solver):
+    # alpha=0 with features of zero variance along some direction: those add
+    # no degree of freedom (before: 0 / 0 in the GCV's terms, two RuntimeWarnings)
+    _, X, y = data
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        model = MultiIndexNetRegressor(solver=solver, alpha=0.0, n_components=2, width=32,
+                                       random_state=0).fit(X, y)
+    assert model.alpha_ == 0.0 and np.all(np.isfinite(model.predict(X)))

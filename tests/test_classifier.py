@@ -203,3 +203,40 @@ def test_separable_classes_fit_without_a_convergence_warning():
         warnings.simplefilter("error", ConvergenceWarning)
         model = MultiIndexNetClassifier(random_state=0).fit(X, y)
     assert model.score(X, y) > 0.98
+
+
+def test_no_penalty_fits():
+    # alpha=0: directions the features do not vary along carry no coefficient
+    # (before: 0 / 0 in the preconditioner, "training diverged" on every fit)
+    rng = np.random.RandomState(5)
+    X = rng.normal(size=(300, 6))
+    y = (rng.uniform(size=300) < 1 / (1 + np.exp(-2 * X[:, 0]))).astype(int)
+    clf = MultiIndexNetClassifier(alpha=0.0, random_state=0).fit(X, y)
+    assert np.all(np.isfinite(clf.predict_proba(X)))
+    assert clf.score(X, y) > 0.75
+
+
+def test_class_weights_are_checked():
+    # a negative or NaN class weight, or classes whose weights are all zero,
+    # are errors (before: the class was silently dropped, predict_proba [0, 1])
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(200, 4))
+    y = (X[:, 0] > 0).astype(int)
+    for bad in ({0: -1.0, 1: 1.0}, {0: np.nan, 1: 1.0}):
+        with pytest.raises(ValueError, match="finite, non-negative weight"):
+            MultiIndexNetClassifier(class_weight=bad).fit(X, y)
+    with pytest.raises(ValueError, match="only class 1 has any"):
+        MultiIndexNetClassifier(class_weight={0: 0.0, 1: 1.0}).fit(X, y)
+    with pytest.raises(ValueError, match="only class 0 has any"):
+        MultiIndexNetClassifier().fit(X, y, sample_weight=(y == 0).astype(float))
+
+
+def test_n_components_is_not_bounded_by_width():
+    # the classifier has no stage 1 of paired neurons, and its outer layer a
+    # linear part on the whole subspace (before: n_components=3 with width=4
+    # was refused, though n_components="auto" reached 3)
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(400, 6))
+    y = (X[:, 0] * X[:, 1] + X[:, 2] > 0).astype(int)
+    clf = MultiIndexNetClassifier(n_components=3, width=4, random_state=0).fit(X, y)
+    assert clf.n_components_ == 3 and clf.subspace_.shape == (6, 3)

@@ -119,7 +119,7 @@ def test_extreme_units_float32(data, solver, factor):
     assert model.score(X * factor, y * factor) > 0.5
 
 
-@pytest.mark.parametrize("name", ["refined", "layerwise", "spectral"])
+@pytest.mark.parametrize("name", ["refined", "layerwise", "sgd", "spectral"])
 @pytest.mark.parametrize("x_factor, y_factor", [(1e160, 1.0), (1e-170, 1.0), (1e-300, 1e-150),
                                                 (1.0, 1e-170), (1e200, 1e200)])
 def test_units_across_the_float64_range(data, name, x_factor, y_factor):

@@ -154,8 +154,15 @@ def test_stream_is_invariant_to_units_and_weight_scale():
         units = _stream(_sgd(n_components=2, width=32), X * scale + 1e3, y * 1e5 - 3, 100,
                         sw).predict(X * scale + 1e3)
         light = _stream(_sgd(n_components=2, width=32), X, y, 100, sw * 1e-200).predict(X)
+        # units whose squares over- or underflow: the stream's sums in units
+        # of a power of two near the first block's deviations (before: NaN
+        # predictions, or "Input contains NaN" from the shrinkage)
+        far = np.where(np.arange(8) % 2, 1e160, 1e-160)
+        extreme = _stream(_sgd(n_components=2, width=32), X * far, y * 1e-170, 100,
+                          sw).predict(X * far)
     np.testing.assert_allclose((units + 3) / 1e5, base, atol=1e-5 * np.abs(base).max())
     np.testing.assert_allclose(light, base, atol=1e-10 * np.abs(base).max())
+    np.testing.assert_allclose(extreme / 1e-170, base, atol=1e-8 * np.abs(base).max())
 
 
 def test_dask_ml_incremental_feeds_the_stream(h2h2):

@@ -68,7 +68,14 @@ class LogisticProblem:
         """
         gtol = LBFGS_TOLERANCE if tol is None else tol
         root = torch.sqrt(self.s / 4.0 + alpha)
-        T = self.Q / root  # A = T B
+        # without a penalty, directions the features do not vary along (to
+        # rounding) carry no coefficient, as in a minimum-norm least-squares
+        # fit (before: 0 / 0 there, and alpha=0 "diverged" on every fit with a
+        # constant feature direction)
+        keep = root > 0.0 if alpha > 0 else self.s > (self.s.max() * self.s.numel()
+                                                      * torch.finfo(self.s.dtype).eps)
+        root = torch.where(keep, root, torch.ones_like(root))
+        T = self.Q * (keep / root)  # A = T B
         G = self.F @ T
         dt, dev = self.F.dtype, self.F.device
         if init is None:
@@ -81,7 +88,7 @@ class LogisticProblem:
         w = (self.w / self.weight_sum)[:, None]
         Y = self.Y[:, None] if self.Y.ndim == 1 else self.Y
         # |A|^2 = sum_j |B_j|^2 / root_j^2, since Q is orthogonal
-        penalty = alpha / (root * root)[:, None]
+        penalty = (alpha * keep / (root * root))[:, None]
         shape = B.shape
 
         def objective(x):

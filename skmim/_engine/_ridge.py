@@ -227,7 +227,10 @@ class _EigenSolve:
         """``sum_K c_K^T x_K + lam |x_K|^2``, ``x = (G + lam)^-1 Fy``, for each penalty in ``lam``:
         the total sum of squares minus the residual one."""
         denom = self.s + lam[:, None]
-        return ((self.c2 * (self.s + 2.0 * lam[:, None])) / (denom * denom)).sum(1)
+        # a direction of zero variance adds nothing, also without a penalty (0 / 0)
+        terms = np.divide(self.c2 * (self.s + 2.0 * lam[:, None]), denom * denom,
+                          out=np.zeros(denom.shape), where=denom > 0)
+        return terms.sum(1)
 
     def solve(self, lam):
         """``(G + lam)^-1 Fy``."""
@@ -349,7 +352,8 @@ def ridge_from_moments(M, n_features, weight_sum, alpha=None, grid=ALPHA_GRID, n
         solve = _EigenSolve(G, Fy)
         explained = solve.explained(lam)
     rss = yy - explained
-    df = (s / (s + lam[:, None])).sum(1) + 1.0
+    denom = s + lam[:, None]  # a direction of zero variance: no degree of freedom
+    df = np.divide(s, denom, out=np.zeros(denom.shape), where=denom > 0).sum(1) + 1.0
     gcv = np.full(alphas.size, np.inf)
     fits = df < sw  # fewer effective parameters than the total weight
     gcv[fits] = (np.maximum(rss[fits], 0.0) / sw) / (1.0 - df[fits] / sw) ** 2

@@ -87,5 +87,6 @@ def gap_components(singular_values, max_components):
     s = np.asarray(singular_values, dtype=float)[: max_components + 1]
     if s.size < 2:
         return 1
-    ratios = s[:-1] / np.maximum(s[1:], 1e-300)
+    with np.errstate(over="ignore"):  # a gap beyond the float range: infinite, the largest
+        ratios = s[:-1] / np.maximum(s[1:], 1e-300)
     return int(np.argmax(ratios)) + 1

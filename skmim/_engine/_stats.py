@@ -309,6 +309,9 @@ def paired_z(gains, w):
     the zero spread of one sample gave +-inf, and a model of pure noise on
     a held-out part of one row counted as confirmed).
     """
+    top = float(w.max()) if w.size else 0.0
+    if top > 0:
+        w = w / top  # relative weights: their squares neither under- nor overflow
     total = w.sum()
     mean = float(w @ gains / total)
     var = float(w @ (gains - mean) ** 2 / total)

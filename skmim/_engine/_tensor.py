@@ -44,6 +44,9 @@ def _checked(X, n_features, name):
         raise ValueError(f"X has {X.shape[1]} features, but {name} is expecting "
                          f"{n_features} features as input.")
     X = X.detach()
+    if X.is_complex():
+        # as NumPy input and fit: not cast to real (torch drops the imaginary part)
+        raise ValueError("Complex data not supported; X is a complex tensor.")
     if not X.is_floating_point():
         X = X.to(torch.float64)
     if not bool(torch.isfinite(X).all()):
