@@ -16,6 +16,7 @@ from ._base import (
     STAGE1_CONSTRAINTS,
     BaseMultiIndex,
     atomic,
+    hidden_range,
 )
 from ._engine import CONFIRM_Z
 from ._engine._stats import is_dask_array
@@ -161,6 +162,10 @@ class MultiIndexNetClassifier(ClassifierMixin, BaseMultiIndex):
     hidden_weights_ : ndarray of shape (width, n_features)
         Directions of the outer layer's neurons, acting on ``X - x_mean_``.
     hidden_biases_ : ndarray of shape (width,)
+    hidden_range_ : ndarray of shape (2, width)
+        The smallest and largest pre-activation of each neuron over the
+        training rows, to which the logits' hidden pre-activations are
+        clipped (as :class:`MultiIndexNetRegressor`'s).
     hidden_activation_ : str
     output_weights_ : ndarray of shape (width, n_outputs)
         Logistic weights of the neurons; ``n_outputs`` is 1 for two classes
@@ -323,6 +328,8 @@ class MultiIndexNetClassifier(ClassifierMixin, BaseMultiIndex):
         self.output_weights_ = fit.coef
         self.linear_weights_ = input_weights(fit.linear.T, stats).T
         self.intercept_ = np.asarray(fit.intercept, dtype=np.float64).reshape(-1)
+        self.hidden_range_ = hidden_range(X, self.x_mean_, self.hidden_weights_,
+                                          self.hidden_biases_)
         self.alpha_ = fit.alpha
         self.split_sizes_ = counts
         best, prior, z = fit.heldout

@@ -11,6 +11,7 @@ from ._base import (
     STAGE1_CONSTRAINTS,
     BaseMultiIndex,
     atomic,
+    hidden_range,
     is_tensor,
     tensor_module,
 )
@@ -413,10 +414,20 @@ class MultiIndexNetRegressor(RegressorMixin, BaseMultiIndex):
         when the refinement was dropped (``refined_`` False).
     hidden_weights_ : ndarray of shape (width, n_features)
         Directions used by the stage-2 features, acting on ``X - x_mean_``:
-        ``predict(X) = relu((X - x_mean_) @ hidden_weights_.T + hidden_biases_)
-        @ output_weights_ + (X - x_mean_) @ linear_weights_ + intercept_``.
+        ``predict(X) = relu(clip((X - x_mean_) @ hidden_weights_.T +
+        hidden_biases_, *hidden_range_)) @ output_weights_ + (X - x_mean_) @
+        linear_weights_ + intercept_``.
     hidden_biases_ : ndarray of shape (width,)
         Stage-2 biases.
+    hidden_range_ : ndarray of shape (2, width)
+        The smallest and largest pre-activation of each neuron over the
+        training rows (a stream: over every block, each under the network
+        after it). ``predict`` clips the pre-activations to it, so that each
+        neuron is constant beyond the training rows and the network does not
+        extrapolate its slopes along directions no training row reached (on
+        ISLR Hitters a test row twice the training range out along the
+        learned direction had been predicted far outside the range of
+        ``y``).
     hidden_activation_ : str
         Stage-2 activation used.
     output_weights_ : ndarray of shape (width,)
@@ -660,8 +671,11 @@ class MultiIndexNetRegressor(RegressorMixin, BaseMultiIndex):
         self : MultiIndexNetRegressor
         """
         X, y, sw = self._validate_fit_input(X, y, sample_weight)
+        # warm_start with "sgd" continues the pass, as partial_fit: its range too
+        previous_range = (getattr(self, "hidden_range_", None)
+                          if self.warm_start and self.solver == "sgd" else None)
         fit, counts = self._fit_engine(X, y, sw, outer=True)
-        self._set_outer(fit, counts)
+        self._set_outer(fit, counts, X, previous_range)
         return self
 
     @available_if(lambda self: self.solver == "sgd")
@@ -733,10 +747,10 @@ class MultiIndexNetRegressor(RegressorMixin, BaseMultiIndex):
             # the parts of every block so far, as n_iter_ counts every step
             counts = {part: count + self.split_sizes_.get(part, 0)
                       for part, count in counts.items()}
-        self._set_outer(fit, counts)
+        self._set_outer(fit, counts, X, None if first else getattr(self, "hidden_range_", None))
         return self
 
-    def _set_outer(self, fit, counts):
+    def _set_outer(self, fit, counts, X, previous_range=None):
         # the engine's network acts on standardized X and y: map it back
         stats = stats_from(self)
         self.hidden_weights_ = input_weights(fit.directions, stats)
@@ -747,6 +761,10 @@ class MultiIndexNetRegressor(RegressorMixin, BaseMultiIndex):
                                 input_weights(fit.linear[None, :], stats)[0]
                                 * self.y_scale_)
         self.intercept_ = self.y_mean_ + self.y_scale_ * fit.intercept
+        # the neurons' pre-activations over the training rows (a stream: every
+        # block's, each under the network after it), to which predict clips them
+        self.hidden_range_ = hidden_range(X, self.x_mean_, self.hidden_weights_,
+                                          self.hidden_biases_, previous_range)
         self.alpha_ = fit.alpha
         self.split_sizes_ = counts
 
@@ -774,6 +792,6 @@ class MultiIndexNetRegressor(RegressorMixin, BaseMultiIndex):
             return tensor_module().network(
                 X, self.n_features_in_, type(self).__name__, self.x_mean_, self.hidden_weights_,
                 self.hidden_biases_, self.output_weights_, self.intercept_, self.linear_weights_,
-                self.hidden_activation_)
+                self.hidden_activation_, getattr(self, "hidden_range_", None))
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
         return self._network_output(X)

@@ -866,3 +866,28 @@ def test_no_penalty_leaks_no_runtime_warning(data, solver):
         model = MultiIndexNetRegressor(solver=solver, alpha=0.0, n_components=2, width=32,
                                        random_state=0).fit(X, y)
     assert model.alpha_ == 0.0 and np.all(np.isfinite(model.predict(X)))
+
+
+def test_predictions_do_not_extrapolate_beyond_the_training_rows():
+    import torch
+
+    # each neuron's pre-activation is clipped to its range over the training
+    # rows: far out along the learned direction the network is constant
+    # instead of following its ReLU slopes (ISLR Hitters, one fold: a test
+    # row twice the training range out was predicted at -0.85 for y in
+    # [4.2, 7.8], test R^2 -0.66; clipped 0.67)
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(800, 5))
+    y = np.tanh(2.0 * X[:, 0]) + 0.05 * rng.normal(size=800)
+    model = MultiIndexNetRegressor(n_components=1, solver="layerwise", random_state=0).fit(X, y)
+    pre = (X - model.x_mean_) @ model.hidden_weights_.T + model.hidden_biases_
+    np.testing.assert_allclose(model.hidden_range_, [pre.min(axis=0), pre.max(axis=0)])
+    far = np.zeros((2, 5))
+    far[:, 0] = [-40.0, 40.0]
+    pred = model.predict(far)
+    assert np.all(np.abs(pred) < 1.5), pred  # y lies in [-1.2, 1.2]
+    unclipped = (np.maximum((far - model.x_mean_) @ model.hidden_weights_.T
+                            + model.hidden_biases_, 0.0) @ model.output_weights_
+                 + model.intercept_)
+    assert np.max(np.abs(unclipped)) > 3.0  # what the slopes alone extrapolate to
+    np.testing.assert_allclose(model.predict(torch.as_tensor(far)).numpy(), pred, rtol=1e-12)

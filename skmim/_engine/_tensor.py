@@ -66,9 +66,15 @@ def project(X, n_features, name, mean, projection):
 
 
 @torch.no_grad()
-def network(X, n_features, name, mean, W, b, a, c, linear, activation):
-    """``act((X - mean) W^T + b) a + c + (X - mean) linear`` on ``X``'s device and dtype."""
+def network(X, n_features, name, mean, W, b, a, c, linear, activation, hidden_range=None):
+    """``act((X - mean) W^T + b) a + c + (X - mean) linear`` on ``X``'s device and dtype.
+
+    The pre-activations clipped to ``hidden_range`` (2 x width), when given.
+    """
     X = _checked(X, n_features, name)
     Xc = X - _on(X, mean)
-    hidden = ACTIVATIONS[activation](Xc @ _on(X, W).T + _on(X, b))
+    pre = Xc @ _on(X, W).T + _on(X, b)
+    if hidden_range is not None:
+        pre = torch.clamp(pre, min=_on(X, hidden_range[0]), max=_on(X, hidden_range[1]))
+    hidden = ACTIVATIONS[activation](pre)
     return hidden @ _on(X, a) + float(c) + Xc @ _on(X, linear)
