@@ -195,13 +195,15 @@ def moments_with_gram(samples, gram):
 # of squares (through c^T (G + lam)^-1 c and |(G + lam)^-1 c|^2, c = F^T y
 # centred) and its degrees of freedom (through the eigenvalues of G). From
 # this many features on, G is reduced to a tridiagonal T = Q^T G Q (LAPACK
-# sytrd) instead of diagonalized: the eigenvalues of T (sterf) and a
-# tridiagonal solve per penalty (pttrf, pttrs) give the same quantities,
-# without the eigenvectors, which cost most of an eigendecomposition. One
-# thread, GCV over 17 penalties, one target (us): p = 35: 143 with eigh
-# against 150; 64: 356 against 251; 117: 1084 against 594; 258: 5155 against
-# 2767; 514: 29071 against 16131.
-TRIDIAGONAL_MIN_FEATURES = 48
+# sytrd) instead of diagonalized: the eigenvalues of T (sterf) and the
+# tridiagonal systems of all penalties, solved as one (pttrf, pttrs;
+# _TridiagonalSolve.explained), give the same quantities, without the
+# eigenvectors, which cost most of an eigendecomposition. One thread, GCV
+# over 17 penalties, one target, the whole ridge_from_moments (us): p = 10:
+# 69 with eigh against 66; 15: 80 / 75; 21: 104 / 87; 35: 162 / 117; 48: 239
+# / 158; 70: 405 / 247 (with a solve per penalty, the reduction only paid
+# from about 48 on: p = 35 143 / 150, 64 356 / 251, 117 1084 / 594).
+TRIDIAGONAL_MIN_FEATURES = 16
 
 
 # The centred Gram matrix G of features that do not vary over the rows is
