@@ -127,11 +127,22 @@ def hidden_range(X, mean, W, b, previous=None):
     blocks of a stream so far). Returns an array of shape ``(2, width)``.
     """
     width = W.shape[0]
+    # the neurons of a refined network lie in the learned subspace (rank k):
+    # through a basis Q of their span the pass costs n d k + n k width instead
+    # of n d width, a spectral pass at d = 1024 with 512 neurons
+    _, sv, Vt = np.linalg.svd(W, full_matrices=False)
+    rank = int(np.sum(sv > sv[:1].max(initial=0.0) * max(W.shape) * np.finfo(float).eps))
+    if rank <= W.shape[1] // 4:
+        Q = Vt[:rank].T
+        B = (W @ Q).T
+    else:
+        Q, B = None, W.T
 
     def block(Xb):
         if Xb.shape[0] == 0:
             return np.stack([np.full(width, np.inf), np.full(width, -np.inf)])
-        pre = (np.asarray(Xb, dtype=np.float64) - mean) @ W.T + b
+        Xc = np.asarray(Xb, dtype=np.float64) - mean
+        pre = (Xc if Q is None else Xc @ Q) @ B + b
         return np.stack([pre.min(axis=0), pre.max(axis=0)])
 
     parts = block_map(X, block).reshape(-1, 2, width)
