@@ -34,7 +34,7 @@ The seeded methods (raw, scaled, mlp, hgb) run with ``seed`` = 0 .. ``--seeds``
 - 1 (default 5) and their figures are the means: on small tables the
 internal split of skmim's default (a hash of the rows seeded by
 ``random_state``) and MLP's initialization move a 5-fold mean by several
-hundredths (ISLR Hitters, skmim: 0.51-0.60 over seeds 0-4).
+hundredths (ISLR Hitters, skmim: 0.51-0.59 over seeds 0-4).
 
 Data sets (keys for ``--datasets``; nothing is downloaded at run time):
 
@@ -320,7 +320,7 @@ def evaluate(make, X, y, folds=5, warm_up=True, seeds=(0,)):
     seeds : sequence of int
         The ``random_state`` of the estimators: every fold is fitted once per
         seed (on small tables the internal split moves a fold's R^2 by up to
-        0.3: ISLR Hitters, skmim's default, the 5-fold mean 0.51-0.60 over
+        0.3: ISLR Hitters, skmim's default, the 5-fold mean 0.51-0.59 over
         seeds 0-4).
 
     Returns

@@ -163,9 +163,9 @@ class MultiIndexNetClassifier(ClassifierMixin, BaseMultiIndex):
         Directions of the outer layer's neurons, acting on ``X - x_mean_``.
     hidden_biases_ : ndarray of shape (width,)
     hidden_range_ : ndarray of shape (2, width)
-        The smallest and largest pre-activation of each neuron over the
-        training rows, to which the logits' hidden pre-activations are
-        clipped (as :class:`MultiIndexNetRegressor`'s).
+        The interval of each neuron's pre-activation over the training rows,
+        widened by a tenth of its width on each side, to which the logits'
+        hidden pre-activations are clipped (as :class:`MultiIndexNetRegressor`'s).
     hidden_activation_ : str
     output_weights_ : ndarray of shape (width, n_outputs)
         Logistic weights of the neurons; ``n_outputs`` is 1 for two classes

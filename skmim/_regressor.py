@@ -420,14 +420,15 @@ class MultiIndexNetRegressor(RegressorMixin, BaseMultiIndex):
     hidden_biases_ : ndarray of shape (width,)
         Stage-2 biases.
     hidden_range_ : ndarray of shape (2, width)
-        The smallest and largest pre-activation of each neuron over the
-        training rows (a stream: over every block, each under the network
-        after it). ``predict`` clips the pre-activations to it, so that each
-        neuron is constant beyond the training rows and the network does not
-        extrapolate its slopes along directions no training row reached (on
-        ISLR Hitters a test row twice the training range out along the
-        learned direction had been predicted far outside the range of
-        ``y``).
+        The interval of each neuron's pre-activation that ``predict`` clips
+        to: its smallest and largest value over the training rows (a stream:
+        over every block, each under the network after it), widened by a
+        tenth of that range on each side. Beyond it each neuron is constant,
+        so the network does not extrapolate its slopes along directions no
+        training row reached (on ISLR Hitters a test row 0.7 training ranges
+        out along the learned direction had been predicted far outside the
+        range of ``y``); the margin keeps rows just past the training rows
+        (a larger sample's tails) on the slopes.
     hidden_activation_ : str
         Stage-2 activation used.
     output_weights_ : ndarray of shape (width,)
