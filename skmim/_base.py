@@ -437,17 +437,17 @@ class BaseMultiIndex(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         # shrinkage of the whitening depends on the number of rows, so a row of
         # integer weight k and its k copies were whitened differently and
         # split apart (ledoit_wolf: 31 % of the rows in the other part)
-        unwhitened = replace(stats, whitening=None, gram=None)
-        if lazy or stats.whitening is not None:
-            u = row_uniforms(X, ys, seed, grid=HASH_GRID,
-                             transform=lambda rows: standardize_rows(rows, unwhitened))
         if not lazy:
             # the one standardized copy of X, in the rows' order
             Xs = standardized_copy(X, stats)
-            if stats.whitening is None:
-                # the hash reads the standardized rows from it (block by block,
-                # as it would standardize them): the standardization runs once
-                u = row_uniforms(Xs, ys, seed, grid=HASH_GRID)
+        if lazy or stats.whitening is not None:
+            unwhitened = replace(stats, whitening=None, gram=None)
+            u = row_uniforms(X, ys, seed, grid=HASH_GRID,
+                             transform=lambda rows: standardize_rows(rows, unwhitened))
+        else:
+            # the hash reads the standardized rows from the copy (block by
+            # block, as it would standardize them): the standardization runs once
+            u = row_uniforms(Xs, ys, seed, grid=HASH_GRID)
         staged = solver in ("layerwise", "sgd")
         if staged:
             if outer:

@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 from sklearn.covariance import shrunk_covariance
 
-from ._engine._stats import block_sum, is_lazy, lazy_rows, row_blocks, sign_flip
+from ._engine._stats import block_map, block_sum, is_lazy, lazy_rows, row_blocks, sign_flip
 
 # Shrinkage covariance estimators for ``whiten``: scikit-learn's Ledoit-Wolf
 # and OAS, whose intensities fit_statistics computes from blockwise moments.
@@ -392,11 +392,9 @@ def stream_moments(X, y, sw, whiten=None, units=None):
     x_mean = block_sum(X, lambda Xb, wb: wb @ Xb, w)
     y_mean = float(w @ y)
     if units is None:
-        deviation = np.zeros(X.shape[1])
-        for b in row_blocks(*X.shape):
-            np.maximum(deviation, np.max(np.abs(X[b] - x_mean), axis=0, initial=0.0),
-                       out=deviation)
-        units = (_stream_unit(deviation),
+        deviation = block_map(X, lambda Xb: np.max(np.abs(Xb - x_mean), axis=0, initial=0.0,
+                                                    keepdims=True))
+        units = (_stream_unit(np.max(deviation, axis=0, initial=0.0)),
                  float(_stream_unit(np.max(np.abs(y - y_mean), initial=0.0))))
     xu, yu = units
     m = {"weight": total, "n_rows": int(X.shape[0]), "x_mean": x_mean, "units": units,
